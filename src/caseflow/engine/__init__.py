@@ -1,0 +1,1 @@
+"""The pure execution core: tokens, element behaviours, gateways, events."""

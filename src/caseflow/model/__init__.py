@@ -1,0 +1,1 @@
+"""BPMN 2.0 parsing, validation and the immutable process model."""

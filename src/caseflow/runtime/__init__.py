@@ -1,0 +1,1 @@
+"""The runtime: commands run against storage, one command one transaction."""

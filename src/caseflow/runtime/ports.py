@@ -1,0 +1,237 @@
+"""The storage port the runtime drives: one abstract class, several adapters.
+
+``caseflow.store.memory.MemoryStore`` keeps rows in dictionaries (tests, benchmarks,
+embedded use without a file); ``caseflow.store.sql.SqlStore`` keeps them in SQLite or
+PostgreSQL. Both pass the same contract tests (``tests/store``).
+
+A :class:`Transaction` is one unit of work. ``save`` writes an instance's journal with an
+optimistic check on ``revision`` and raises :class:`~caseflow.errors.ConcurrencyConflict`
+when another transaction got there first; the runtime then rolls back and retries.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from caseflow.engine.state import (
+    DEFAULT_TENANT,
+    ActivityRecord,
+    EventSubscription,
+    ExternalTaskRecord,
+    Incident,
+    InstanceRecord,
+    InstanceState,
+    UserTaskRecord,
+    Variable,
+)
+
+DefinitionStatus = Literal["Draft", "Testing", "Deployed", "Deprecated"]
+DEFINITION_STATUSES: tuple[DefinitionStatus, ...] = ("Draft", "Testing", "Deployed", "Deprecated")
+
+
+@dataclass(slots=True)
+class DeploymentRecord:
+    id: str
+    name: str
+    deployed_at: datetime
+    resource_name: str
+    source: str  # the original XML, as uploaded
+    content_hash: str
+    deployed_by: str | None = None
+    tenant_id: str = DEFAULT_TENANT
+
+
+@dataclass(slots=True)
+class DefinitionRecord:
+    """One version of one process key. Metadata from the seeds travels with it."""
+
+    id: str
+    key: str
+    version: int
+    deployment_id: str
+    content_hash: str  # hash of the process's source; an equal hash means "unchanged"
+    deployed_at: datetime
+    name: str | None = None
+    resource_name: str | None = None
+    version_tag: str | None = None
+    category: str | None = None
+    procedure_code: str | None = None
+    sla_target_hours: float | None = None
+    status: DefinitionStatus = "Deployed"
+    deployed_by: str | None = None
+    tenant_id: str = DEFAULT_TENANT
+
+
+@dataclass(slots=True)
+class InstanceQuery:
+    process_key: str | None = None
+    definition_id: str | None = None
+    status: str | None = None
+    business_key: str | None = None
+    case_id: str | None = None
+    parent_instance_id: str | None = None
+    tenant_id: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class TaskQuery:
+    """Open user tasks by the usual filters; ``include_closed`` adds finished ones."""
+
+    instance_id: str | None = None
+    process_key: str | None = None
+    element_id: str | None = None
+    assignee: str | None = None
+    candidate_group: str | None = None
+    candidate_user: str | None = None
+    business_key: str | None = None
+    include_closed: bool = False
+    tenant_id: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class TopicRequest:
+    topic: str
+    lock_duration_ms: int
+    variables: Sequence[str] | None = None
+
+
+@dataclass(slots=True)
+class CommandRecord:
+    """A finished command, kept under its idempotency key to answer retries."""
+
+    key: str
+    command: str
+    result: dict[str, Any]
+    created_at: datetime
+    tenant_id: str = DEFAULT_TENANT
+
+
+@dataclass(slots=True)
+class SubscriptionQuery:
+    kind: str
+    event_name: str
+    correlation_key: str | None = None
+    business_key: str | None = None
+    instance_id: str | None = None
+    tenant_id: str = DEFAULT_TENANT
+
+
+@dataclass(slots=True)
+class Page:
+    items: list[Any] = field(default_factory=list)
+    total: int = 0
+
+
+class Transaction(abc.ABC):
+    """One unit of work; everything read and written goes through here."""
+
+    # --- definitions ---
+    @abc.abstractmethod
+    def insert_deployment(
+        self, deployment: DeploymentRecord, definitions: Sequence[DefinitionRecord]
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def latest_definition(self, key: str, tenant_id: str = DEFAULT_TENANT) -> DefinitionRecord | None:
+        """The highest version of ``key``, whatever its status."""
+
+    @abc.abstractmethod
+    def get_definition(self, definition_id: str) -> DefinitionRecord | None: ...
+
+    @abc.abstractmethod
+    def definition_version(
+        self, key: str, version: int, tenant_id: str = DEFAULT_TENANT
+    ) -> DefinitionRecord | None: ...
+
+    @abc.abstractmethod
+    def list_definitions(
+        self, key: str | None = None, tenant_id: str | None = None
+    ) -> list[DefinitionRecord]: ...
+
+    @abc.abstractmethod
+    def set_definition_status(self, definition_id: str, status: DefinitionStatus) -> None: ...
+
+    @abc.abstractmethod
+    def deployment_source(self, deployment_id: str) -> DeploymentRecord | None: ...
+
+    # --- instances ---
+    @abc.abstractmethod
+    def load_instance(self, instance_id: str) -> InstanceState | None:
+        """The instance row and its executions and variables now; the rest on first use."""
+
+    @abc.abstractmethod
+    def save(self, state: InstanceState) -> None:
+        """Write the state's journal; check and bump ``revision`` (ConcurrencyConflict)."""
+
+    @abc.abstractmethod
+    def query_instances(self, query: InstanceQuery) -> list[InstanceRecord]: ...
+
+    @abc.abstractmethod
+    def instance_variables(self, instance_id: str) -> list[Variable]: ...
+
+    @abc.abstractmethod
+    def activity_history(self, instance_id: str) -> list[ActivityRecord]: ...
+
+    # --- lookups that lead to an instance ---
+    @abc.abstractmethod
+    def get_task(self, task_id: str) -> UserTaskRecord | None: ...
+
+    @abc.abstractmethod
+    def query_tasks(self, query: TaskQuery) -> list[UserTaskRecord]: ...
+
+    @abc.abstractmethod
+    def get_external_task(self, external_task_id: str) -> ExternalTaskRecord | None: ...
+
+    @abc.abstractmethod
+    def lock_external_tasks(
+        self,
+        worker_id: str,
+        topics: Sequence[TopicRequest],
+        max_tasks: int,
+        now: datetime,
+    ) -> list[ExternalTaskRecord]:
+        """Lock up to ``max_tasks`` unlocked (or lock-expired) tasks of the topics.
+
+        Skips tasks of suspended instances and tasks with ``retries == 0``. On PostgreSQL
+        one statement with ``FOR UPDATE SKIP LOCKED``; highest priority, oldest first.
+        The lock is written here; it does not change the instance's revision.
+        """
+
+    @abc.abstractmethod
+    def extend_external_task_lock(
+        self, external_task_id: str, worker_id: str, until: datetime
+    ) -> bool: ...
+
+    @abc.abstractmethod
+    def find_subscriptions(self, query: SubscriptionQuery) -> list[EventSubscription]: ...
+
+    @abc.abstractmethod
+    def open_incidents(self, instance_id: str | None = None) -> list[Incident]: ...
+
+    # --- idempotency ---
+    @abc.abstractmethod
+    def get_command(self, key: str, tenant_id: str = DEFAULT_TENANT) -> CommandRecord | None: ...
+
+    @abc.abstractmethod
+    def insert_command(self, record: CommandRecord) -> None:
+        """Insert; a duplicate key raises ConcurrencyConflict (a racing twin committed)."""
+
+
+class Store(abc.ABC):
+    """Where state lives. ``transaction()`` commits on success, rolls back on error."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Transaction]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for adapters without resources
+        """Release connections."""
+
