@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 if TYPE_CHECKING:
+    from caseflow.errors import Problem
     from caseflow.expr import Expression, Script
 
     Value: TypeAlias = "str | Expression"
@@ -325,7 +326,9 @@ class ComplexGateway(Gateway):
 # --- containers -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not slotted: SubProcess inherits from both Activity and FlowScope, and two slotted
+# bases with fields of their own cannot be combined ("instance lay-out conflict").
+@dataclass(frozen=True, kw_only=True)
 class FlowScope:
     """What processes and subprocesses share: nodes and flows, directly contained."""
 
@@ -381,7 +384,8 @@ class Process(FlowScope):
         if node.scope_id == self.id:
             return self
         scope = self.all_nodes[node.scope_id]
-        assert isinstance(scope, SubProcess)
+        if not isinstance(scope, SubProcess):
+            raise TypeError(f"scope '{node.scope_id}' of '{node.id}' is not a subprocess")
         return scope
 
 
@@ -465,6 +469,9 @@ class Definitions:
     errors: Mapping[str, Error] = field(default_factory=lambda: MappingProxyType({}))
     escalations: Mapping[str, Escalation] = field(default_factory=lambda: MappingProxyType({}))
     diagrams: tuple[Diagram, ...] = ()
+    # what the parser reported (ignored elements, expressions that do not compile, ...);
+    # kept here so that validating the definitions alone repeats it
+    parse_problems: tuple[Problem, ...] = ()
 
     def process(self, process_id: str) -> Process:
         for p in self.processes:
