@@ -104,7 +104,9 @@ class ExpressionError(CaseflowError):
     def _render(self) -> str:
         parts = [self.message]
         if self.expression is not None:
-            shown = self.expression if len(self.expression) <= 120 else self.expression[:117] + "..."
+            shown = (
+                self.expression if len(self.expression) <= 120 else self.expression[:117] + "..."
+            )
             parts.append(f"in expression {shown!r}")
         if self.position is not None:
             parts.append(f"at offset {self.position}")

@@ -72,11 +72,13 @@ class Execution:
     is_mi_body: bool = False
     loop_counter: int | None = None
     history_id: str | None = None  # the open ActivityRecord of the element it is at
+    called_instance_id: str | None = None  # the child instance a call activity waits for
     tenant_id: str = DEFAULT_TENANT
 
 
-VariableType = Literal["null", "string", "integer", "decimal", "float", "boolean", "date",
-                       "datetime", "json"]
+VariableType = Literal[
+    "null", "string", "integer", "decimal", "float", "boolean", "date", "datetime", "json"
+]
 
 
 @dataclass(slots=True)
@@ -235,7 +237,8 @@ class Table(Generic[R]):
     @property
     def rows(self) -> dict[str, R]:
         if self._rows is None:
-            assert self._loader is not None
+            if self._loader is None:
+                raise RuntimeError("a table without rows needs a loader")
             self._rows = {r.id: r for r in self._loader()}  # type: ignore[attr-defined]
         return self._rows
 
@@ -256,9 +259,9 @@ class Table(Generic[R]):
         return row
 
     def touch(self, row: R) -> None:
-        """Mark a row changed in place."""
+        """Mark a row changed in place (a row already inserted or removed needs nothing)."""
         key: str = row.id  # type: ignore[attr-defined]
-        if key not in self._inserted:
+        if key not in self._inserted and key in self.rows:
             self._updated.add(key)
 
     def remove(self, row: R) -> None:

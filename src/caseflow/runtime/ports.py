@@ -141,7 +141,9 @@ class Transaction(abc.ABC):
     ) -> None: ...
 
     @abc.abstractmethod
-    def latest_definition(self, key: str, tenant_id: str = DEFAULT_TENANT) -> DefinitionRecord | None:
+    def latest_definition(
+        self, key: str, tenant_id: str = DEFAULT_TENANT
+    ) -> DefinitionRecord | None:
         """The highest version of ``key``, whatever its status."""
 
     @abc.abstractmethod
@@ -198,12 +200,14 @@ class Transaction(abc.ABC):
         topics: Sequence[TopicRequest],
         max_tasks: int,
         now: datetime,
+        tenant_ids: Sequence[str] | None = None,
     ) -> list[ExternalTaskRecord]:
         """Lock up to ``max_tasks`` unlocked (or lock-expired) tasks of the topics.
 
         Skips tasks of suspended instances and tasks with ``retries == 0``. On PostgreSQL
         one statement with ``FOR UPDATE SKIP LOCKED``; highest priority, oldest first.
         The lock is written here; it does not change the instance's revision.
+        ``tenant_ids`` limits the claim to those tenants (``None``: any tenant).
         """
 
     @abc.abstractmethod
@@ -230,8 +234,10 @@ class Store(abc.ABC):
     """Where state lives. ``transaction()`` commits on success, rolls back on error."""
 
     @abc.abstractmethod
-    def transaction(self) -> AbstractContextManager[Transaction]: ...
+    def transaction(self, *, read_only: bool = False) -> AbstractContextManager[Transaction]:
+        """A unit of work. ``read_only`` is a promise not to write: on SQLite it starts a
+        shared read (``BEGIN``) instead of taking the writer lock (``BEGIN IMMEDIATE``),
+        so queries do not queue behind commands."""
 
     def close(self) -> None:  # noqa: B027 - optional for adapters without resources
         """Release connections."""
-

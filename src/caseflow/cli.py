@@ -1,0 +1,589 @@
+"""The ``caseflow`` command line: validate, deploy, start, inspect and drive processes.
+
+Every command works against ``--database-url`` (or ``CASEFLOW_DATABASE_URL``), by
+default a SQLite file ``caseflow.db`` in the working directory. Output is for people;
+``--json`` gives the same facts for scripts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Column, Table
+
+from caseflow.errors import CaseflowError, DefinitionError, Problem
+from caseflow.runtime import ProcessEngine
+from caseflow.runtime.ports import InstanceQuery, TaskQuery, TopicRequest
+
+DEFAULT_DATABASE_URL = "sqlite:///caseflow.db"
+
+app = typer.Typer(
+    help="caseflow: a BPMN 2.0 workflow and case-routing engine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+external_app = typer.Typer(
+    help="Work external (service) tasks as a worker would.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+app.add_typer(external_app, name="external")
+app.add_typer(db_app, name="db")
+
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str,
+    typer.Option(
+        "--database-url",
+        envvar="CASEFLOW_DATABASE_URL",
+        help="SQLite or PostgreSQL URL; default: caseflow.db here.",
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+Vars = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--var",
+        "-v",
+        help="A variable as name=value; the value is read as JSON"
+        ' when it parses (42, true, "text", {"a": 1}), else as text.',
+    ),
+]
+
+
+def _engine(database_url: str) -> ProcessEngine:
+    from caseflow.store import open_store
+
+    return ProcessEngine(open_store(database_url))
+
+
+def parse_vars(pairs: list[str] | None) -> dict[str, Any]:
+    """``name=value`` pairs; values as JSON when they parse (decimals stay exact)."""
+    result: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"expected name=value, got {pair!r}", param_hint="--var")
+        try:
+            value: Any = json.loads(raw, parse_float=Decimal)
+        except ValueError:
+            value = raw
+        result[name.strip()] = value
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """Make records and typed values printable as JSON."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _emit_json(value: Any) -> None:
+    out.print_json(json.dumps(_plain(value), ensure_ascii=False))
+
+
+def _id_column() -> Column:
+    """Ids are what people copy into the next command: never cut or wrapped."""
+    return Column("id", no_wrap=True, min_width=36)
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _fail(exc: CaseflowError) -> typer.Exit:
+    err.print(f"[bold red]error[/]: {exc}", highlight=False, markup=True)
+    return typer.Exit(code=1)
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in sorted(problems, key=lambda p: (p.severity != "error", p.line or 0)):
+        colour = "red" if problem.severity == "error" else "yellow"
+        where = []
+        if problem.line is not None:
+            where.append(f"line {problem.line}")
+        if problem.element_id:
+            where.append(problem.element_id)
+        location = f" [dim]{', '.join(where)}[/]" if where else ""
+        out.print(
+            f"  [{colour}]{problem.severity}[/]{location}: {problem.message}"
+            f" [dim]({problem.code})[/]",
+            highlight=False,
+        )
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_json: JsonFlag = False,
+) -> None:
+    """Check a BPMN file: parse it, apply the rules, say what caseflow cannot run."""
+    engine = ProcessEngine(_memory_store())
+    try:
+        problems = engine.validate(file.read_bytes(), resource_name=file.name)
+    except DefinitionError as exc:
+        if as_json:
+            _emit_json(
+                {
+                    "file": str(file),
+                    "valid": False,
+                    "problems": [_plain(p) for p in exc.problems] or [str(exc)],
+                }
+            )
+        else:
+            out.print(f"[bold red]{file.name}: cannot be read[/]", highlight=False)
+            out.print(f"  {exc}", highlight=False)
+        raise typer.Exit(code=1) from None
+    errors = [p for p in problems if p.severity == "error"]
+    if as_json:
+        _emit_json({"file": str(file), "valid": not errors, "problems": problems})
+    else:
+        verdict = "[bold red]invalid[/]" if errors else "[bold green]valid[/]"
+        out.print(
+            f"{file.name}: {verdict} ({len(errors)} error(s),"
+            f" {len(problems) - len(errors)} warning(s))",
+            highlight=False,
+        )
+        _print_problems(problems)
+    raise typer.Exit(code=1 if errors else 0)
+
+
+def _memory_store() -> Any:
+    from caseflow.store import open_store
+
+    return open_store("memory://")
+
+
+@app.command()
+def deploy(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deploy BPMN files: each changed process becomes its key's next version."""
+    engine = _engine(database_url)
+    results = []
+    for file in files:
+        try:
+            result = engine.deploy(file.read_bytes(), resource_name=file.name)
+        except DefinitionError as exc:
+            err.print(f"[bold red]{file.name}: not deployed[/]", highlight=False)
+            for problem in exc.problems:
+                err.print(f"  {problem}", highlight=False)
+            if not exc.problems:
+                err.print(f"  {exc}", highlight=False)
+            raise typer.Exit(code=1) from None
+        results.append(result)
+        if not as_json:
+            for d in result.definitions:
+                out.print(
+                    f"deployed [bold]{d.key}[/] version {d.version} ({d.id})", highlight=False
+                )
+            for d in result.unchanged:
+                out.print(f"unchanged [bold]{d.key}[/] version {d.version}", highlight=False)
+            _print_problems(list(result.warnings))
+    if as_json:
+        _emit_json(results)
+
+
+@app.command()
+def definitions(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL, as_json: JsonFlag = False
+) -> None:
+    """List deployed process definitions and their versions."""
+    found = _engine(database_url).definitions()
+    if as_json:
+        _emit_json(found)
+        return
+    table = Table("key", "version", "name", "status", "deployed")
+    table.add_column("id", no_wrap=True)
+    for d in sorted(found, key=lambda d: (d.key, d.version)):
+        table.add_row(d.key, str(d.version), d.name or "", d.status, _when(d.deployed_at), d.id)
+    out.print(table)
+
+
+@app.command()
+def start(
+    key: str,
+    var: Vars = None,
+    business_key: Annotated[str | None, typer.Option("--business-key", "-b")] = None,
+    case_id: Annotated[str | None, typer.Option("--case-id")] = None,
+    version: Annotated[int | None, typer.Option("--version")] = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start an instance of the latest deployed version of KEY."""
+    engine = _engine(database_url)
+    try:
+        record = engine.start(
+            key,
+            business_key=business_key,
+            case_id=case_id,
+            variables=parse_vars(var),
+            version=version,
+        )
+        view = engine.instance(record.id)
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _emit_json(view)
+        return
+    out.print(f"started [bold]{record.id}[/] ({key}), status {record.status}", highlight=False)
+    _print_open_work(view)
+
+
+@app.command()
+def instances(
+    key: Annotated[str | None, typer.Option("--key")] = None,
+    status: Annotated[str | None, typer.Option("--status")] = None,
+    business_key: Annotated[str | None, typer.Option("--business-key", "-b")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    as_json: JsonFlag = False,
+) -> None:
+    """List process instances, newest first."""
+    found = _engine(database_url).instances(
+        InstanceQuery(process_key=key, status=status, business_key=business_key, limit=limit)
+    )
+    if as_json:
+        _emit_json(found)
+        return
+    table = Table(_id_column(), "process", "business key", "status", "started")
+    for i in found:
+        table.add_row(i.id, i.process_key, i.business_key or "", i.status, _when(i.started_at))
+    out.print(table)
+
+
+def _print_open_work(view: Any) -> None:
+    if view.active_elements:
+        out.print("active: " + ", ".join(view.active_elements), highlight=False)
+    for task in view.tasks:
+        who = task.assignee or ", ".join(task.candidate_groups) or "anyone"
+        out.print(
+            f"  user task [bold]{task.name or task.element_id}[/] for {who}: {task.id}",
+            highlight=False,
+        )
+    for ext in view.external_tasks:
+        out.print(f"  external task on topic [bold]{ext.topic}[/]: {ext.id}", highlight=False)
+    for sub in view.subscriptions:
+        out.print(f"  waiting for message [bold]{sub.event_name}[/]", highlight=False)
+    for incident in view.incidents:
+        out.print(
+            f"  [red]incident[/] at {incident.element_id}: {incident.message}", highlight=False
+        )
+
+
+@app.command()
+def show(
+    instance_id: str,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show an instance: status, variables, open work and its history."""
+    engine = _engine(database_url)
+    try:
+        view = engine.instance(instance_id)
+        history = engine.history(instance_id)
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _emit_json({"instance": view, "history": history})
+        return
+    inst = view.instance
+    out.print(f"[bold]{inst.id}[/] {inst.process_key} [{inst.status}]", highlight=False)
+    out.print(
+        f"business key: {inst.business_key or '-'}   started: {_when(inst.started_at)}"
+        f"   ended: {_when(inst.ended_at)}",
+        highlight=False,
+    )
+    if inst.end_reason:
+        out.print(f"end reason: {inst.end_reason}", highlight=False)
+    if view.variables:
+        out.print("variables:")
+        for name, value in sorted(view.variables.items()):
+            out.print(
+                f"  {name} = {json.dumps(_plain(value), ensure_ascii=False)}", highlight=False
+            )
+    _print_open_work(view)
+    table = Table("element", "type", "started", "ended", "outcome", title="history")
+    for h in sorted(history, key=lambda h: (h.started_at, h.ended_at or h.started_at)):
+        table.add_row(
+            h.element_name or h.element_id,
+            h.element_type,
+            _when(h.started_at),
+            _when(h.ended_at),
+            h.outcome or "active",
+        )
+    out.print(table)
+
+
+@app.command()
+def tasks(
+    instance_id: Annotated[str | None, typer.Option("--instance")] = None,
+    assignee: Annotated[str | None, typer.Option("--assignee")] = None,
+    group: Annotated[str | None, typer.Option("--group")] = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    as_json: JsonFlag = False,
+) -> None:
+    """List open user tasks."""
+    found = _engine(database_url).tasks(
+        TaskQuery(instance_id=instance_id, assignee=assignee, candidate_group=group)
+    )
+    if as_json:
+        _emit_json(found)
+        return
+    table = Table(_id_column(), "task", "business key", "assignee / groups")
+    for t in found:
+        table.add_row(
+            t.id,
+            t.name or t.element_id,
+            t.business_key or "",
+            t.assignee or ", ".join(t.candidate_groups),
+        )
+    out.print(table)
+
+
+@app.command()
+def complete(
+    task_id: str,
+    var: Vars = None,
+    user: Annotated[str | None, typer.Option("--user")] = None,
+    outcome: Annotated[str | None, typer.Option("--outcome")] = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    as_json: JsonFlag = False,
+) -> None:
+    """Complete a user task, optionally setting variables."""
+    engine = _engine(database_url)
+    try:
+        task = engine.task(task_id)
+        engine.complete_task(task_id, parse_vars(var), user=user, outcome=outcome)
+        view = engine.instance(task.instance_id)
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _emit_json(view)
+        return
+    out.print(
+        f"completed {task.name or task.element_id}; instance {view.instance.id}"
+        f" is {view.instance.status}",
+        highlight=False,
+    )
+    _print_open_work(view)
+
+
+@app.command()
+def message(
+    name: str,
+    var: Vars = None,
+    business_key: Annotated[str | None, typer.Option("--business-key", "-b")] = None,
+    correlation_key: Annotated[str | None, typer.Option("--correlation-key")] = None,
+    all_matches: Annotated[bool, typer.Option("--all")] = False,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Deliver a message to the instance waiting for it."""
+    try:
+        ids = _engine(database_url).correlate_message(
+            name,
+            business_key=business_key,
+            correlation_key=correlation_key,
+            variables=parse_vars(var),
+            all_matches=all_matches,
+        )
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    out.print(f"delivered to {', '.join(ids)}", highlight=False)
+
+
+@app.command()
+def terminate(
+    instance_id: str,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Terminate an instance, cancelling all its work."""
+    try:
+        _engine(database_url).terminate(instance_id, reason)
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    out.print(f"terminated {instance_id}", highlight=False)
+
+
+@app.command()
+def suspend(instance_id: str, database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+    """Suspend an instance (and the processes it called)."""
+    try:
+        _engine(database_url).suspend(instance_id)
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    out.print(f"suspended {instance_id}", highlight=False)
+
+
+@app.command()
+def resume(instance_id: str, database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+    """Resume a suspended instance."""
+    try:
+        _engine(database_url).resume(instance_id)
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    out.print(f"resumed {instance_id}", highlight=False)
+
+
+@external_app.command("fetch")
+def external_fetch(
+    topic: Annotated[list[str], typer.Option("--topic", "-t")],
+    worker: Annotated[str, typer.Option("--worker", "-w")] = "cli-worker",
+    max_tasks: Annotated[int, typer.Option("--max")] = 1,
+    lock_ms: Annotated[int, typer.Option("--lock-ms")] = 300_000,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fetch and lock external tasks of the given topics."""
+    locked = _engine(database_url).fetch_and_lock(
+        worker, [TopicRequest(t, lock_ms) for t in topic], max_tasks=max_tasks
+    )
+    if as_json:
+        _emit_json(locked)
+        return
+    if not locked:
+        out.print("no task available")
+    for item in locked:
+        out.print(
+            f"locked [bold]{item.task.id}[/] topic {item.task.topic} for {worker}"
+            f" until {_when(item.task.lock_expires_at)}",
+            highlight=False,
+        )
+        for name, value in sorted(item.variables.items()):
+            out.print(
+                f"  {name} = {json.dumps(_plain(value), ensure_ascii=False)}", highlight=False
+            )
+
+
+@external_app.command("complete")
+def external_complete(
+    task_id: str,
+    var: Vars = None,
+    worker: Annotated[str, typer.Option("--worker", "-w")] = "cli-worker",
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Complete a locked external task."""
+    try:
+        _engine(database_url).complete_external_task(task_id, worker, parse_vars(var))
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    out.print(f"completed external task {task_id}", highlight=False)
+
+
+@external_app.command("fail")
+def external_fail(
+    task_id: str,
+    message_text: Annotated[str, typer.Option("--message", "-m")],
+    retries: Annotated[int, typer.Option("--retries")] = 0,
+    retry_timeout_ms: Annotated[int, typer.Option("--retry-timeout-ms")] = 0,
+    worker: Annotated[str, typer.Option("--worker", "-w")] = "cli-worker",
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Report a failure; with no retries left the task becomes an incident."""
+    try:
+        _engine(database_url).handle_failure(
+            task_id,
+            worker,
+            error_message=message_text,
+            retries=retries,
+            retry_timeout_ms=retry_timeout_ms,
+        )
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    out.print(f"recorded failure of {task_id} ({retries} retries left)", highlight=False)
+
+
+@external_app.command("error")
+def external_error(
+    task_id: str,
+    code: Annotated[str, typer.Option("--code")],
+    message_text: Annotated[str | None, typer.Option("--message", "-m")] = None,
+    worker: Annotated[str, typer.Option("--worker", "-w")] = "cli-worker",
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Report a BPMN error, for a boundary event to catch."""
+    try:
+        _engine(database_url).handle_bpmn_error(
+            task_id, worker, error_code=code, error_message=message_text
+        )
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    out.print(f"reported error {code} on {task_id}", highlight=False)
+
+
+@app.command()
+def demo(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+    """Deploy the example procedure and put a few cases in flight, then show them."""
+    from importlib import resources
+
+    engine = _engine(database_url)
+    source = resources.files("caseflow.examples").joinpath("business_registration.bpmn")
+    result = engine.deploy(source.read_bytes(), resource_name="business_registration.bpmn")
+    for d in result.definitions:
+        out.print(f"deployed [bold]{d.key}[/] version {d.version}", highlight=False)
+    key = "business_registration"
+    if not engine.instances(InstanceQuery(process_key=key, limit=1)):
+        cases = [("HKD-2026-0001", True), ("HKD-2026-0002", False), ("HKD-2026-0003", True)]
+        for business_key, complete_docs in cases:
+            inst = engine.start(
+                key,
+                business_key=business_key,
+                variables={"applicant": "Nguyễn Văn An", "fee": Decimal("100000")},
+            )
+            [reception] = engine.tasks(TaskQuery(instance_id=inst.id))
+            engine.complete_task(
+                reception.id, {"documentsComplete": complete_docs}, user="desk.officer"
+            )
+        out.print(f"started {len(cases)} cases of {key}", highlight=False)
+    instances(
+        key=key, status=None, business_key=None, limit=20, database_url=database_url, as_json=False
+    )
+    tasks(instance_id=None, assignee=None, group=None, database_url=database_url, as_json=False)
+    out.print(
+        "\nnext: [bold]caseflow complete TASK_ID --var approved=true[/],"
+        " [bold]caseflow external fetch --topic verify-identity[/],"
+        " [bold]caseflow show INSTANCE_ID[/]",
+        highlight=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+    """Bring the database schema to the current version."""
+    from caseflow.store.migrate import upgrade
+
+    upgrade(database_url)
+    out.print("database schema is up to date")
+
+
+def main() -> None:
+    try:
+        app()
+    except CaseflowError as exc:  # anything a command did not report itself
+        err.print(f"error: {exc}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""A process model prepared for execution: lookups and graph facts computed once.
+
+The parser gives the model as written; the executor needs it indexed (outgoing flows in
+order, the default flow, boundary events per activity, the none start event of every
+scope) and needs one graph fact that is costly to find at run time: which nodes can
+still reach an inclusive join. All of that is computed here, once per definition.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from caseflow.model.elements import (
+    Activity,
+    BoundaryEvent,
+    Definitions,
+    ErrorEventDefinition,
+    FlowNode,
+    FlowScope,
+    Gateway,
+    Process,
+    SequenceFlow,
+    StartEvent,
+    SubProcess,
+)
+
+if TYPE_CHECKING:
+    from caseflow.expr import Expression
+
+
+@dataclass(slots=True)
+class ExecutableProcess:
+    process: Process
+    outgoing: dict[str, tuple[SequenceFlow, ...]] = field(default_factory=dict)
+    incoming_count: dict[str, int] = field(default_factory=dict)
+    default_flow: dict[str, str] = field(default_factory=dict)
+    boundaries: dict[str, tuple[BoundaryEvent, ...]] = field(default_factory=dict)
+    none_start: dict[str, StartEvent] = field(default_factory=dict)  # scope id -> start
+    errors: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # error id -> (error code, name); message id -> (name, correlation key expression)
+    messages: dict[str, tuple[str, Expression | None]] = field(default_factory=dict)
+    _upstream: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.process.id
+
+    def node(self, node_id: str) -> FlowNode:
+        return self.process.all_nodes[node_id]
+
+    def scope(self, scope_id: str) -> FlowScope:
+        if scope_id == self.process.id:
+            return self.process
+        scope = self.process.all_nodes[scope_id]
+        if not isinstance(scope, SubProcess):
+            raise TypeError(f"'{scope_id}' is not a process or subprocess")
+        return scope
+
+    def error_boundaries(self, activity_id: str) -> tuple[BoundaryEvent, ...]:
+        return tuple(
+            b
+            for b in self.boundaries.get(activity_id, ())
+            if any(isinstance(d, ErrorEventDefinition) for d in b.event_definitions)
+        )
+
+    def upstream(self, node_id: str) -> frozenset[str]:
+        """Nodes of the same scope from which a token can still reach ``node_id``."""
+        found = self._upstream.get(node_id)
+        if found is None:
+            found = self._compute_upstream(node_id)
+            self._upstream[node_id] = found
+        return found
+
+    def _compute_upstream(self, node_id: str) -> frozenset[str]:
+        nodes = self.process.all_nodes
+        scope_id = nodes[node_id].scope_id
+        seen: set[str] = set()
+        todo = deque([node_id])
+        while todo:
+            current = todo.popleft()
+            node = nodes[current]
+            preds: list[str] = [
+                self.process.all_flows[f].source_ref
+                for f in node.incoming
+                if f in self.process.all_flows
+            ]
+            if isinstance(node, BoundaryEvent):
+                preds.append(node.attached_to)
+            for pred in preds:
+                if pred not in seen and pred in nodes and nodes[pred].scope_id == scope_id:
+                    seen.add(pred)
+                    todo.append(pred)
+        return frozenset(seen)
+
+
+def prepare(process: Process, definitions: Definitions | None = None) -> ExecutableProcess:
+    """Index ``process`` (with the root elements of its ``definitions``) for the executor."""
+    ex = ExecutableProcess(process=process)
+    if definitions is not None:
+        ex.errors = {e.id: (e.error_code, e.name) for e in definitions.errors.values()}
+        ex.messages = {
+            m.id: (m.name or m.id, m.correlation_key) for m in definitions.messages.values()
+        }
+    flows_by_source: dict[str, list[SequenceFlow]] = {}
+    incoming: dict[str, int] = {}
+    for flow in process.all_flows.values():
+        flows_by_source.setdefault(flow.source_ref, []).append(flow)
+        incoming[flow.target_ref] = incoming.get(flow.target_ref, 0) + 1
+    boundaries: dict[str, list[BoundaryEvent]] = {}
+    for node in process.all_nodes.values():
+        # keep the order the node lists its outgoing flows in, then any the node omitted
+        listed = [process.all_flows[f] for f in node.outgoing if f in process.all_flows]
+        listed_ids = {f.id for f in listed}
+        listed += [f for f in flows_by_source.get(node.id, []) if f.id not in listed_ids]
+        ex.outgoing[node.id] = tuple(listed)
+        ex.incoming_count[node.id] = incoming.get(node.id, 0)
+        if isinstance(node, Activity | Gateway) and node.default_flow:
+            ex.default_flow[node.id] = node.default_flow
+        if isinstance(node, BoundaryEvent):
+            boundaries.setdefault(node.attached_to, []).append(node)
+        if isinstance(node, StartEvent) and not node.event_definitions:
+            scope_id = node.scope_id
+            ex.none_start.setdefault(scope_id, node)
+    ex.boundaries = {k: tuple(v) for k, v in boundaries.items()}
+    return ex

@@ -1,0 +1,783 @@
+"""The process engine as callers use it: deploy, start, complete, query.
+
+Each public command is one storage transaction: load the instance rows it needs, let the
+pure :class:`~caseflow.engine.executor.Executor` move the tokens, write the journal with
+an optimistic revision check. A conflict (another node changed the same instance first)
+is retried here, so callers never see a locking error. A command given an idempotency
+key answers a retry with the first call's result instead of acting twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import uuid6
+
+from caseflow.clock import Clock, SystemClock
+from caseflow.engine.compiled import ExecutableProcess, prepare
+from caseflow.engine.context import DefinitionRef, World
+from caseflow.engine.executor import DEFAULT_MAX_STEPS, Executor
+from caseflow.engine.state import (
+    DEFAULT_TENANT,
+    ActivityRecord,
+    EventSubscription,
+    ExternalTaskRecord,
+    Incident,
+    InstanceRecord,
+    InstanceState,
+    UserTaskRecord,
+)
+from caseflow.engine.support import unsupported
+from caseflow.errors import (
+    ConcurrencyConflict,
+    IllegalState,
+    NotFound,
+    Problem,
+    ValidationFailed,
+)
+from caseflow.model import parse_bpmn, validate
+from caseflow.model.elements import Definitions
+from caseflow.runtime.ports import (
+    CommandRecord,
+    DefinitionRecord,
+    DefinitionStatus,
+    DeploymentRecord,
+    InstanceQuery,
+    Store,
+    SubscriptionQuery,
+    TaskQuery,
+    TopicRequest,
+    Transaction,
+)
+
+T = TypeVar("T")
+
+STARTABLE_BY_KEY: frozenset[str] = frozenset({"Deployed"})
+STARTABLE_BY_VERSION: frozenset[str] = frozenset({"Deployed", "Testing"})
+
+
+def new_id() -> str:
+    """A random, time-ordered key (UUID v7): unique across nodes, kind to B-tree indexes."""
+    return str(uuid6.uuid7())
+
+
+class MessageNotCorrelated(NotFound):
+    """A message found no waiting receiver; it is reported, never dropped silently."""
+
+    code = "message_not_correlated"
+
+    def __init__(self, name: str, detail: str = "") -> None:
+        super().__init__("subscription for message", name)
+        self.args = (f"no process instance waits for message '{name}'{detail}",)
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionMetadata:
+    """What the seeds keep about a definition beyond its BPMN."""
+
+    category: str | None = None
+    procedure_code: str | None = None
+    sla_target_hours: float | None = None
+    status: DefinitionStatus = "Deployed"
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentResult:
+    deployment_id: str | None  # None: nothing changed, nothing deployed
+    definitions: tuple[DefinitionRecord, ...]
+    unchanged: tuple[DefinitionRecord, ...]
+    warnings: tuple[Problem, ...]
+
+
+@dataclass(slots=True)
+class InstanceView:
+    """An instance with where it stands: its record, active elements and variables."""
+
+    instance: InstanceRecord
+    active_elements: list[str]
+    variables: dict[str, Any]
+    tasks: list[UserTaskRecord] = field(default_factory=list)
+    external_tasks: list[ExternalTaskRecord] = field(default_factory=list)
+    subscriptions: list[EventSubscription] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LockedExternalTask:
+    task: ExternalTaskRecord
+    variables: dict[str, Any]
+
+
+class _Unit(World):
+    """One command's view of the world: a transaction plus the instances it touched."""
+
+    def __init__(self, engine: ProcessEngine, tx: Transaction) -> None:
+        self.engine = engine
+        self.tx = tx
+        self.states: dict[str, InstanceState] = {}
+
+    def executable(self, definition_id: str) -> ExecutableProcess:
+        return self.engine._executable(self.tx, definition_id)
+
+    def called_definition(
+        self,
+        key: str,
+        *,
+        binding: str,
+        version: int | None,
+        caller_definition_id: str,
+        tenant_id: str,
+    ) -> DefinitionRef:
+        if binding == "version" and version is not None:
+            record = self.tx.definition_version(key, version, tenant_id)
+            if record is None:
+                raise NotFound("process definition", f"{key}:{version}")
+        elif binding == "deployment":
+            caller = self.tx.get_definition(caller_definition_id)
+            record = next(
+                (
+                    d
+                    for d in self.tx.list_definitions(key, tenant_id)
+                    if caller is not None and d.deployment_id == caller.deployment_id
+                ),
+                None,
+            ) or self.engine._startable(self.tx, key, tenant_id)
+        else:
+            record = self.engine._startable(self.tx, key, tenant_id)
+        return _ref(record)
+
+    def instance(self, instance_id: str) -> InstanceState:
+        state = self.states.get(instance_id)
+        if state is None:
+            state = self.tx.load_instance(instance_id)
+            if state is None:
+                raise NotFound("process instance", instance_id)
+            self.states[instance_id] = state
+        return state
+
+    def register(self, state: InstanceState) -> None:
+        self.states[state.instance.id] = state
+
+    def executor(self) -> Executor:
+        return Executor(
+            self,
+            now=self.engine.clock.now(),
+            new_id=self.engine.new_id,
+            max_steps=self.engine.max_steps,
+        )
+
+    def save_all(self) -> None:
+        for state in self.states.values():
+            self.tx.save(state)
+
+
+def _ref(record: DefinitionRecord) -> DefinitionRef:
+    return DefinitionRef(
+        id=record.id,
+        key=record.key,
+        version=record.version,
+        tenant_id=record.tenant_id,
+        deployment_id=record.deployment_id,
+    )
+
+
+class ProcessEngine:
+    """Deploy BPMN, run instances, hand out work: the engine behind the CLI and the API."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        id_factory: Callable[[], str] = new_id,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        max_attempts: int = 20,
+        model_cache_size: int = 256,
+    ) -> None:
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.new_id = id_factory
+        self.max_steps = max_steps
+        self.max_attempts = max_attempts
+        self._models: OrderedDict[str, ExecutableProcess] = OrderedDict()
+        self._model_cache_size = model_cache_size
+        self._models_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ running commands
+
+    def _command(
+        self,
+        name: str,
+        body: Callable[[_Unit], dict[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> dict[str, Any]:
+        """Run ``body`` in one transaction, retried on conflict; its result is JSON-able."""
+        for attempt in range(self.max_attempts):
+            try:
+                with self.store.transaction() as tx:
+                    if idempotency_key is not None:
+                        done = tx.get_command(idempotency_key, tenant_id)
+                        if done is not None:
+                            if done.command != name:
+                                raise IllegalState(
+                                    f"idempotency key '{idempotency_key}' was used for"
+                                    f" '{done.command}', not '{name}'"
+                                )
+                            return done.result
+                    unit = _Unit(self, tx)
+                    result = body(unit)
+                    unit.save_all()
+                    if idempotency_key is not None:
+                        tx.insert_command(
+                            CommandRecord(
+                                key=idempotency_key,
+                                command=name,
+                                result=result,
+                                created_at=self.clock.now(),
+                                tenant_id=tenant_id,
+                            )
+                        )
+                    return result
+            except ConcurrencyConflict:
+                if attempt + 1 >= self.max_attempts:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
+        raise AssertionError("unreachable")
+
+    def _read(self, body: Callable[[Transaction], T]) -> T:
+        with self.store.transaction() as tx:
+            return body(tx)
+
+    # ------------------------------------------------------------------ definitions
+
+    def validate(self, source: bytes | str, *, resource_name: str | None = None) -> list[Problem]:
+        """Every problem with a document: parse warnings, rule errors, what cannot run."""
+        parsed = parse_bpmn(source, resource_name=resource_name)
+        problems = list(validate(parsed.definitions))  # includes the parser's own
+        for process in parsed.definitions.executable_processes:
+            problems.extend(unsupported(process))
+        return problems
+
+    def deploy(
+        self,
+        source: bytes | str,
+        *,
+        name: str | None = None,
+        resource_name: str = "process.bpmn",
+        deployed_by: str | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+        metadata: DefinitionMetadata | None = None,
+    ) -> DeploymentResult:
+        """Deploy every executable process of a BPMN document as a new version of its key.
+
+        A process whose document is byte-for-byte what its latest version was deployed
+        from is left alone; if nothing changed, nothing is deployed.
+        """
+        parsed = parse_bpmn(source, resource_name=resource_name)
+        definitions = parsed.definitions
+        problems = list(validate(definitions))  # includes the parser's own
+        executable = definitions.executable_processes
+        for process in executable:
+            problems.extend(unsupported(process))
+        errors = [p for p in problems if p.severity == "error"]
+        if not executable:
+            errors.append(
+                Problem("error", "no-executable-process", "the document has no executable process")
+            )
+        if errors:
+            raise ValidationFailed(
+                f"'{resource_name}' cannot be deployed: {len(errors)} problem(s)", errors
+            )
+        text = source.decode("utf-8-sig") if isinstance(source, bytes) else source
+        content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        meta = metadata or DefinitionMetadata()
+        warnings = tuple(p for p in problems if p.severity != "error")
+
+        def body(unit: _Unit) -> dict[str, Any]:
+            now = self.clock.now()
+            deployment_id = self.new_id()
+            created: list[DefinitionRecord] = []
+            unchanged: list[DefinitionRecord] = []
+            for process in executable:
+                latest = unit.tx.latest_definition(process.id, tenant_id)
+                if latest is not None and latest.content_hash == content_hash:
+                    unchanged.append(latest)
+                    continue
+                created.append(
+                    DefinitionRecord(
+                        id=self.new_id(),
+                        key=process.id,
+                        version=(latest.version + 1) if latest else 1,
+                        deployment_id=deployment_id,
+                        content_hash=content_hash,
+                        deployed_at=now,
+                        name=process.name,
+                        resource_name=resource_name,
+                        version_tag=process.version_tag,
+                        category=meta.category,
+                        procedure_code=meta.procedure_code,
+                        sla_target_hours=meta.sla_target_hours,
+                        status=meta.status,
+                        deployed_by=deployed_by,
+                        tenant_id=tenant_id,
+                    )
+                )
+            if created:
+                unit.tx.insert_deployment(
+                    DeploymentRecord(
+                        id=deployment_id,
+                        name=name or resource_name,
+                        deployed_at=now,
+                        resource_name=resource_name,
+                        source=text,
+                        content_hash=content_hash,
+                        deployed_by=deployed_by,
+                        tenant_id=tenant_id,
+                    ),
+                    created,
+                )
+            return {
+                "deployment_id": deployment_id if created else None,
+                "created": [d.id for d in created],
+                "unchanged": [d.id for d in unchanged],
+            }
+
+        result = self._command("deploy", body, tenant_id=tenant_id)
+        return self._read(
+            lambda tx: DeploymentResult(
+                deployment_id=result["deployment_id"],
+                definitions=tuple(_definition(tx, i) for i in result["created"]),
+                unchanged=tuple(_definition(tx, i) for i in result["unchanged"]),
+                warnings=warnings,
+            )
+        )
+
+    def definitions(
+        self, key: str | None = None, tenant_id: str | None = None
+    ) -> list[DefinitionRecord]:
+        return self._read(lambda tx: tx.list_definitions(key, tenant_id))
+
+    def definition(self, definition_id: str) -> DefinitionRecord:
+        return self._read(lambda tx: _definition(tx, definition_id))
+
+    def definition_source(self, definition_id: str) -> str:
+        def read(tx: Transaction) -> str:
+            deployment = tx.deployment_source(_definition(tx, definition_id).deployment_id)
+            if deployment is None:
+                raise NotFound("deployment of definition", definition_id)
+            return deployment.source
+
+        return self._read(read)
+
+    def set_definition_status(self, definition_id: str, status: DefinitionStatus) -> None:
+        def body(unit: _Unit) -> dict[str, Any]:
+            _definition(unit.tx, definition_id)
+            unit.tx.set_definition_status(definition_id, status)
+            return {}
+
+        self._command("set_definition_status", body)
+
+    def _startable(self, tx: Transaction, key: str, tenant_id: str) -> DefinitionRecord:
+        candidates = [
+            d for d in tx.list_definitions(key, tenant_id) if d.status in STARTABLE_BY_KEY
+        ]
+        if not candidates:
+            if tx.latest_definition(key, tenant_id) is None:
+                raise NotFound("process definition", key)
+            raise IllegalState(f"process '{key}' has no version with status Deployed")
+        return max(candidates, key=lambda d: d.version)
+
+    def _executable(self, tx: Transaction, definition_id: str) -> ExecutableProcess:
+        with self._models_lock:
+            found = self._models.get(definition_id)
+            if found is not None:
+                self._models.move_to_end(definition_id)
+                return found
+        record = _definition(tx, definition_id)
+        deployment = tx.deployment_source(record.deployment_id)
+        if deployment is None:
+            raise NotFound("deployment", record.deployment_id)
+        parsed: Definitions = parse_bpmn(
+            deployment.source, resource_name=deployment.resource_name
+        ).definitions
+        prepared = prepare(parsed.process(record.key), parsed)
+        with self._models_lock:
+            self._models[definition_id] = prepared
+            while len(self._models) > self._model_cache_size:
+                self._models.popitem(last=False)
+        return prepared
+
+    # ------------------------------------------------------------------ instances
+
+    def start(
+        self,
+        key: str,
+        *,
+        business_key: str | None = None,
+        case_id: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        started_by: str | None = None,
+        version: int | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+        idempotency_key: str | None = None,
+    ) -> InstanceRecord:
+        """Start the latest Deployed version of ``key`` (or ``version``)."""
+
+        def body(unit: _Unit) -> dict[str, Any]:
+            if version is not None:
+                record = unit.tx.definition_version(key, version, tenant_id)
+                if record is None:
+                    raise NotFound("process definition", f"{key}:{version}")
+                if record.status not in STARTABLE_BY_VERSION:
+                    raise IllegalState(
+                        f"process '{key}' version {version} is {record.status}:"
+                        " it starts no new instances"
+                    )
+            else:
+                record = self._startable(unit.tx, key, tenant_id)
+            executor = unit.executor()
+            state = executor.start(
+                _ref(record),
+                instance_id=self.new_id(),
+                business_key=business_key,
+                case_id=case_id,
+                variables=variables,
+                started_by=started_by,
+            )
+            unit.register(state)
+            executor.run()
+            return {"instance_id": state.instance.id}
+
+        result = self._command("start", body, idempotency_key=idempotency_key, tenant_id=tenant_id)
+        return self.instance_record(result["instance_id"])
+
+    def instance_record(self, instance_id: str) -> InstanceRecord:
+        def read(tx: Transaction) -> InstanceRecord:
+            state = tx.load_instance(instance_id)
+            if state is None:
+                raise NotFound("process instance", instance_id)
+            return state.instance
+
+        return self._read(read)
+
+    def instance(self, instance_id: str) -> InstanceView:
+        """The instance with its active elements, variables and open work."""
+
+        def read(tx: Transaction) -> InstanceView:
+            state = tx.load_instance(instance_id)
+            if state is None:
+                raise NotFound("process instance", instance_id)
+            active = sorted({e.element_id for e in state.executions})
+            return InstanceView(
+                instance=state.instance,
+                active_elements=active,
+                variables={v.name: v.value for v in state.variables if v.scope_id is None},
+                tasks=list(state.tasks),
+                external_tasks=list(state.external_tasks),
+                subscriptions=list(state.subscriptions),
+                incidents=[i for i in state.incidents if i.resolved_at is None],
+            )
+
+        return self._read(read)
+
+    def instances(self, query: InstanceQuery | None = None) -> list[InstanceRecord]:
+        return self._read(lambda tx: tx.query_instances(query or InstanceQuery()))
+
+    def history(self, instance_id: str) -> list[ActivityRecord]:
+        return self._read(lambda tx: tx.activity_history(instance_id))
+
+    def variables(self, instance_id: str) -> dict[str, Any]:
+        def read(tx: Transaction) -> dict[str, Any]:
+            if tx.load_instance(instance_id) is None:
+                raise NotFound("process instance", instance_id)
+            return {
+                v.name: v.value for v in tx.instance_variables(instance_id) if v.scope_id is None
+            }
+
+        return self._read(read)
+
+    def set_variables(self, instance_id: str, variables: Mapping[str, Any]) -> None:
+        self._on_instance(
+            "set_variables", instance_id, lambda ex, st: ex.set_variables(st, variables)
+        )
+
+    def suspend(self, instance_id: str) -> None:
+        self._on_instance("suspend", instance_id, lambda ex, st: ex.suspend(st))
+
+    def resume(self, instance_id: str) -> None:
+        self._on_instance("resume", instance_id, lambda ex, st: ex.resume(st))
+
+    def terminate(self, instance_id: str, reason: str | None = None) -> None:
+        self._on_instance("terminate", instance_id, lambda ex, st: ex.terminate(st, reason))
+
+    def _on_instance(
+        self,
+        name: str,
+        instance_id: str,
+        action: Callable[[Executor, InstanceState], None],
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        def body(unit: _Unit) -> dict[str, Any]:
+            state = unit.instance(instance_id)
+            executor = unit.executor()
+            action(executor, state)
+            executor.run()
+            return {"instance_id": instance_id}
+
+        return self._command(name, body, idempotency_key=idempotency_key)
+
+    # ------------------------------------------------------------------ user tasks
+
+    def tasks(self, query: TaskQuery | None = None) -> list[UserTaskRecord]:
+        return self._read(lambda tx: tx.query_tasks(query or TaskQuery()))
+
+    def task(self, task_id: str) -> UserTaskRecord:
+        def read(tx: Transaction) -> UserTaskRecord:
+            task = tx.get_task(task_id)
+            if task is None:
+                raise NotFound("task", task_id)
+            return task
+
+        return self._read(read)
+
+    def complete_task(
+        self,
+        task_id: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        user: str | None = None,
+        outcome: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        def body(unit: _Unit) -> dict[str, Any]:
+            task = unit.tx.get_task(task_id)
+            if task is None:
+                raise NotFound("task", task_id)
+            state = unit.instance(task.instance_id)
+            executor = unit.executor()
+            executor.complete_task(state, task_id, variables, user=user, outcome=outcome)
+            executor.run()
+            return {"instance_id": task.instance_id, "task_id": task_id}
+
+        self._command("complete_task", body, idempotency_key=idempotency_key)
+
+    # ------------------------------------------------------------------ external tasks
+
+    def fetch_and_lock(
+        self,
+        worker_id: str,
+        topics: Sequence[TopicRequest],
+        *,
+        max_tasks: int = 10,
+    ) -> list[LockedExternalTask]:
+        """Lock up to ``max_tasks`` tasks of the topics for ``worker_id``, with variables."""
+        if max_tasks <= 0:
+            return []
+
+        def body(tx: Transaction) -> list[LockedExternalTask]:
+            locked = tx.lock_external_tasks(worker_id, topics, max_tasks, self.clock.now())
+            wanted = {t.topic: t.variables for t in topics}
+            result = []
+            for task in locked:
+                names = wanted.get(task.topic)
+                values = {
+                    v.name: v.value
+                    for v in tx.instance_variables(task.instance_id)
+                    if v.scope_id is None and (names is None or v.name in names)
+                }
+                result.append(LockedExternalTask(task=task, variables=values))
+            return result
+
+        return self._read(body)
+
+    def extend_lock(self, external_task_id: str, worker_id: str, duration_ms: int) -> None:
+        def body(tx: Transaction) -> None:
+            until = self.clock.now() + timedelta(milliseconds=duration_ms)
+            if not tx.extend_external_task_lock(external_task_id, worker_id, until):
+                if tx.get_external_task(external_task_id) is None:
+                    raise NotFound("external task", external_task_id)
+                raise IllegalState(
+                    f"external task '{external_task_id}' is not locked by worker '{worker_id}'"
+                )
+
+        self._read(body)
+
+    def _on_external_task(
+        self,
+        name: str,
+        external_task_id: str,
+        action: Callable[[Executor, InstanceState], None],
+        idempotency_key: str | None = None,
+    ) -> None:
+        def body(unit: _Unit) -> dict[str, Any]:
+            task = unit.tx.get_external_task(external_task_id)
+            if task is None:
+                raise NotFound("external task", external_task_id)
+            state = unit.instance(task.instance_id)
+            executor = unit.executor()
+            action(executor, state)
+            executor.run()
+            return {"instance_id": task.instance_id}
+
+        self._command(name, body, idempotency_key=idempotency_key)
+
+    def complete_external_task(
+        self,
+        external_task_id: str,
+        worker_id: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        local_variables: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        self._on_external_task(
+            "complete_external_task",
+            external_task_id,
+            lambda ex, st: ex.complete_external_task(
+                st, external_task_id, worker_id, variables, local_variables
+            ),
+            idempotency_key,
+        )
+
+    def handle_failure(
+        self,
+        external_task_id: str,
+        worker_id: str,
+        *,
+        error_message: str,
+        error_details: str | None = None,
+        retries: int,
+        retry_timeout_ms: int = 0,
+    ) -> None:
+        self._on_external_task(
+            "external_task_failure",
+            external_task_id,
+            lambda ex, st: ex.fail_external_task(
+                st,
+                external_task_id,
+                worker_id,
+                error_message=error_message,
+                error_details=error_details,
+                retries=retries,
+                retry_timeout_ms=retry_timeout_ms,
+            ),
+        )
+
+    def handle_bpmn_error(
+        self,
+        external_task_id: str,
+        worker_id: str,
+        *,
+        error_code: str,
+        error_message: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._on_external_task(
+            "external_task_bpmn_error",
+            external_task_id,
+            lambda ex, st: ex.external_task_bpmn_error(
+                st,
+                external_task_id,
+                worker_id,
+                error_code=error_code,
+                error_message=error_message,
+                variables=variables,
+            ),
+        )
+
+    def set_external_task_retries(self, external_task_id: str, retries: int) -> None:
+        self._on_external_task(
+            "set_external_task_retries",
+            external_task_id,
+            lambda ex, st: ex.set_external_task_retries(st, external_task_id, retries),
+        )
+
+    def incidents(self, instance_id: str | None = None) -> list[Incident]:
+        return self._read(lambda tx: tx.open_incidents(instance_id))
+
+    # ------------------------------------------------------------------ messages
+
+    def correlate_message(
+        self,
+        message_name: str,
+        *,
+        business_key: str | None = None,
+        correlation_key: str | None = None,
+        instance_id: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        all_matches: bool = False,
+        tenant_id: str = DEFAULT_TENANT,
+        idempotency_key: str | None = None,
+    ) -> list[str]:
+        """Deliver a message to the instance(s) waiting for it; their ids are returned.
+
+        No waiting receiver raises :class:`MessageNotCorrelated`; more than one, without
+        ``all_matches``, raises IllegalState, as delivering to an arbitrary one would.
+        """
+
+        def body(unit: _Unit) -> dict[str, Any]:
+            subs = unit.tx.find_subscriptions(
+                SubscriptionQuery(
+                    kind="message",
+                    event_name=message_name,
+                    correlation_key=correlation_key,
+                    business_key=business_key,
+                    instance_id=instance_id,
+                    tenant_id=tenant_id,
+                )
+            )
+            if not subs:
+                raise MessageNotCorrelated(message_name, _describe(business_key, correlation_key))
+            if len(subs) > 1 and not all_matches:
+                raise IllegalState(
+                    f"message '{message_name}' matches {len(subs)} waiting receivers;"
+                    " give a business key or correlation key, or deliver to all"
+                )
+            executor = unit.executor()
+            for sub in subs:
+                executor.correlate(unit.instance(sub.instance_id), sub.id, variables)
+            executor.run()
+            return {"instance_ids": sorted({s.instance_id for s in subs})}
+
+        result = self._command(
+            "correlate_message", body, idempotency_key=idempotency_key, tenant_id=tenant_id
+        )
+        return list(result["instance_ids"])
+
+
+def _describe(business_key: str | None, correlation_key: str | None) -> str:
+    parts = []
+    if business_key is not None:
+        parts.append(f"business key '{business_key}'")
+    if correlation_key is not None:
+        parts.append(f"correlation key '{correlation_key}'")
+    return (" with " + " and ".join(parts)) if parts else ""
+
+
+def _definition(tx: Transaction, definition_id: str) -> DefinitionRecord:
+    record = tx.get_definition(definition_id)
+    if record is None:
+        raise NotFound("process definition", definition_id)
+    return record
+
+
+__all__ = [
+    "DefinitionMetadata",
+    "DeploymentResult",
+    "InstanceView",
+    "LockedExternalTask",
+    "MessageNotCorrelated",
+    "ProcessEngine",
+    "new_id",
+]
