@@ -1,9 +1,11 @@
-"""Real concurrency against PostgreSQL: conflicting commands on one instance."""
+"""Real concurrency against PostgreSQL: two OS processes complete the two branches of a
+parallel join at the same instant; exactly one token must pass the join."""
 
 from __future__ import annotations
 
-import threading
+import multiprocessing as mp
 from collections.abc import Callable
+from multiprocessing.synchronize import Barrier
 
 import pytest
 
@@ -23,45 +25,64 @@ JOIN = process(
     + chain("join", "after", "e")
 )
 
+ROUNDS = 15
+
+
+def _node(
+    url: str, schema: str, barrier: Barrier, tasks: mp.Queue[str | None], done: mp.Queue[str]
+) -> None:
+    """One caseflow node: for each task id it gets, wait for the other node, complete it."""
+    from caseflow.store import open_store
+
+    engine = ProcessEngine(open_store(url, schema=schema, migrate=False))
+    while (task_id := tasks.get()) is not None:
+        barrier.wait(timeout=30)
+        try:
+            engine.complete_task(task_id)
+            done.put("ok")
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            done.put(f"{type(exc).__name__}: {exc}")
+    engine.store.close()
+
 
 @pytest.mark.postgres
-def test_two_branches_completed_at_once_pass_the_join_exactly_once(
-    postgres_stores: Callable[[], Store],
+def test_two_processes_completing_both_branches_pass_the_join_once(
+    postgres_stores: Callable[[], Store], postgres_schema: str
 ) -> None:
+    from tests.pg import POSTGRES_URL
+
     setup = ProcessEngine(postgres_stores())
     setup.deploy(JOIN)
-    instances = [setup.start("p").id for _ in range(20)]
-    # two engines with their own connection pools, as two nodes would have
-    nodes = [ProcessEngine(postgres_stores()) for _ in range(2)]
-    for instance_id in instances:
-        left, right = sorted(
-            setup.tasks(TaskQuery(instance_id=instance_id)), key=lambda t: t.element_id
-        )
-        barrier = threading.Barrier(2)
-        errors: list[BaseException] = []
+    instances = [setup.start("p").id for _ in range(ROUNDS)]
 
-        def finish(
-            engine: ProcessEngine,
-            task_id: str,
-            barrier: threading.Barrier = barrier,
-            errors: list[BaseException] = errors,
-        ) -> None:
-            try:
-                barrier.wait()
-                engine.complete_task(task_id)
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-        threads = [
-            threading.Thread(target=finish, args=(nodes[0], left.id)),
-            threading.Thread(target=finish, args=(nodes[1], right.id)),
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
-        after = [t.element_id for t in setup.tasks(TaskQuery(instance_id=instance_id))]
-        assert after == ["after"], f"instance {instance_id}: {after}"
-        view = setup.instance(instance_id)
-        assert view.active_elements == ["after"]
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    queues: list[mp.Queue[str | None]] = [ctx.Queue(), ctx.Queue()]
+    done: mp.Queue[str] = ctx.Queue()
+    nodes = [
+        ctx.Process(target=_node, args=(POSTGRES_URL, postgres_schema, barrier, q, done))
+        for q in queues
+    ]
+    for node in nodes:
+        node.start()
+    try:
+        for instance_id in instances:
+            left, right = sorted(
+                setup.tasks(TaskQuery(instance_id=instance_id)), key=lambda t: t.element_id
+            )
+            queues[0].put(left.id)
+            queues[1].put(right.id)
+            results = [done.get(timeout=60), done.get(timeout=60)]
+            assert results == ["ok", "ok"]
+            after = [t.element_id for t in setup.tasks(TaskQuery(instance_id=instance_id))]
+            assert after == ["after"], f"instance {instance_id}: {after}"
+            assert setup.instance(instance_id).active_elements == ["after"]
+            joins = [h for h in setup.history(instance_id) if h.element_id == "join"]
+            assert len(joins) == 2  # both tokens arrived; one went on
+    finally:
+        for q in queues:
+            q.put(None)
+        for node in nodes:
+            node.join(timeout=30)
+            if node.is_alive():
+                node.kill()

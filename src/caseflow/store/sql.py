@@ -1,0 +1,1106 @@
+"""The storage port over SQLite and PostgreSQL, with SQLAlchemy Core.
+
+Round trips are the cost that matters, so reads and writes are batched:
+
+* ``load_instance``: the instance joined to its executions, and its variables; the
+  other tables of the instance are read on first use, in the same transaction (user
+  tasks with their candidates in one join).
+* ``save``: the revision check first (``UPDATE ... WHERE revision = :seen``; no row means
+  another transaction won: :class:`~caseflow.errors.ConcurrencyConflict`), then one
+  ``executemany`` per table and kind of change, then the history batch.
+
+On PostgreSQL the hot statements (compiled from the Core statements once per store) go
+to psycopg in pipeline mode: ``load_instance`` is one round trip, ``save`` is one round
+trip however many tables it touches (the server still runs the revision check first and
+takes the instance's row lock there; if it matched no row the transaction is doomed and
+rolled back, so nothing of the losing save survives), and ``get_task`` /
+``get_external_task`` read the owning instance, its variables and its tasks in the same
+round trip, which the following ``load_instance`` takes. A task completion is then
+BEGIN+lookup, save, COMMIT: three round trips. External tasks are claimed with one
+``UPDATE ... WHERE (id, tenant_id) IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``.
+
+SQLite serialises writers: every transaction starts with ``BEGIN IMMEDIATE`` (so a
+second writer waits on ``busy_timeout`` instead of failing half-way; ``read_only``
+transactions use a plain ``BEGIN``), in WAL mode so readers never wait, with foreign
+keys on. There the revision check runs alone and nothing else is written unless it
+matched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any, Generic, TypeVar, cast
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.types.json import Jsonb
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    create_engine,
+    event,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from caseflow.engine.state import (
+    DEFAULT_TENANT,
+    ActivityRecord,
+    EventSubscription,
+    Execution,
+    ExternalTaskRecord,
+    Incident,
+    InstanceRecord,
+    InstanceState,
+    Job,
+    UserTaskRecord,
+    Variable,
+)
+from caseflow.engine.state import (
+    Table as StateTable,
+)
+from caseflow.errors import ConcurrencyConflict, NotFound
+from caseflow.runtime.ports import (
+    CommandRecord,
+    DefinitionRecord,
+    DefinitionStatus,
+    DeploymentRecord,
+    InstanceQuery,
+    Store,
+    SubscriptionQuery,
+    TaskQuery,
+    TopicRequest,
+    Transaction,
+)
+from caseflow.store import codec
+from caseflow.store import schema as s
+
+R = TypeVar("R")
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+DOOMED = "rolled back: a write in this transaction lost a race (ConcurrencyConflict)"
+
+
+# --- engines ----------------------------------------------------------------------------
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3; everything else as given."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_engine_for(
+    url: str,
+    *,
+    echo: bool = False,
+    schema: str | None = None,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+) -> Engine:
+    """An engine set up the way caseflow needs it (see the module docstring).
+
+    ``schema`` (PostgreSQL only) puts caseflow's tables in that schema through the
+    connection's ``search_path``; the schema must exist.
+    """
+    parsed = make_url(normalise_url(url))
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if schema is not None:
+            raise ValueError("SQLite has no schemas; use a separate database file")
+        memory = parsed.database in (None, "", ":memory:")
+        if memory:
+            engine = create_engine(
+                parsed,
+                echo=echo,
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+                json_serializer=codec.dumps_json,
+                json_deserializer=codec.loads_json,
+            )
+        else:
+            engine = create_engine(
+                parsed,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+                json_serializer=codec.dumps_json,
+                json_deserializer=codec.loads_json,
+            )
+        _setup_sqlite(engine, wal=not memory)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ValueError(
+                f"caseflow talks to PostgreSQL through psycopg 3, not {parsed.drivername}"
+            )
+        # options given in the URL (?options=-csearch_path%3Dx) are kept, ours come first
+        given = parsed.query.get("options", "")
+        options = " ".join(["-c timezone=UTC", *([given] if isinstance(given, str) else given)])
+        if schema is not None:
+            if not schema.replace("_", "").isalnum():
+                raise ValueError(f"schema name {schema!r}: letters, digits and _ only")
+            options += f" -c search_path={schema}"
+        return create_engine(
+            parsed.difference_update_query(["options"]),
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_use_lifo=True,  # the warmest connection first; idle ones can time out
+            json_serializer=codec.dumps_json,
+            json_deserializer=codec.loads_json,
+            connect_args={"options": options},
+        )
+    raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}")
+
+
+def _setup_sqlite(engine: Engine, *, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # take transaction control away from the driver: BEGIN is ours (see _begin)
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        read_only = connection.get_execution_options().get("caseflow_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+# --- rows <-> records -------------------------------------------------------------------
+
+
+class _Map(Generic[R]):
+    """One record class as the columns of one table, with its statements built once.
+
+    Columns are named like the fields, in field order, so a row becomes a record with
+    ``cls(*row)`` and a record becomes parameters with one ``attrgetter`` call.
+    """
+
+    def __init__(self, cls: type[R], table: Table, *, skip: tuple[str, ...] = ()) -> None:
+        self.cls = cls
+        self.table = table
+        self.names = [f.name for f in fields(cls) if f.name not in skip]  # type: ignore[arg-type]
+        self._get = attrgetter(*self.names)
+        # skipped fields in the middle would shift positional arguments
+        every = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        self._positional = every[: len(self.names)] == self.names
+        self.columns = [table.c[n] for n in self.names]
+        self.tenant_at = self.names.index("tenant_id")
+        self.select: Select[Any] = select(*self.columns)
+        self.insert: Insert = table.insert()
+        keyed = "id" in table.c and "tenant_id" in table.c
+        if keyed:
+            where = and_(
+                table.c.id == bindparam("k_id"), table.c.tenant_id == bindparam("k_tenant")
+            )
+            self.update = table.update().where(where).values(
+                {n: bindparam(n) for n in self.names if n not in ("id", "tenant_id")}
+            )
+            self.delete = table.delete().where(where)
+
+    def params(self, record: R) -> dict[str, Any]:
+        return dict(zip(self.names, self._get(record), strict=True))
+
+    def update_params(self, record: R) -> dict[str, Any]:
+        p = self.params(record)
+        p["k_id"] = p.pop("id")
+        p["k_tenant"] = p.pop("tenant_id")
+        return p
+
+    def record(self, row: Sequence[Any]) -> R:
+        if self._positional:
+            return self.cls(*row)
+        return self.cls(**dict(zip(self.names, row, strict=True)))
+
+
+def _key(record: Any) -> dict[str, Any]:
+    return {"k_id": record.id, "k_tenant": record.tenant_id}
+
+
+M_DEPLOYMENT = _Map(DeploymentRecord, s.deployment)
+M_DEFINITION = _Map(DefinitionRecord, s.process_definition)
+M_INSTANCE = _Map(InstanceRecord, s.process_instance)
+M_EXECUTION = _Map(Execution, s.execution)
+M_TASK = _Map(UserTaskRecord, s.user_task, skip=("candidate_users", "candidate_groups"))
+M_EXTERNAL = _Map(ExternalTaskRecord, s.external_task)
+M_SUBSCRIPTION = _Map(EventSubscription, s.event_subscription)
+M_JOB = _Map(Job, s.job)
+M_INCIDENT = _Map(Incident, s.incident)
+M_ACTIVITY = _Map(ActivityRecord, s.activity_history)
+M_COMMAND = _Map(CommandRecord, s.command_log)
+
+_VAR_KEYS = ("id", "tenant_id", "instance_id", "scope_id", "name", "type")
+_VAR_COLUMNS = (*_VAR_KEYS, *codec.VALUE_COLUMNS)
+SEL_VARIABLE = select(*(s.variable.c[n] for n in _VAR_COLUMNS))
+_var_where = and_(
+    s.variable.c.id == bindparam("k_id"), s.variable.c.tenant_id == bindparam("k_tenant")
+)
+UPD_VARIABLE = s.variable.update().where(_var_where).values(
+    {n: bindparam(n) for n in _VAR_COLUMNS if n not in ("id", "tenant_id")}
+)
+DEL_VARIABLE = s.variable.delete().where(_var_where)
+
+
+def _variable_params(var: Variable) -> dict[str, Any]:
+    text, long_text, long_value, double, instant, json_value = codec.encode(var)
+    return {
+        "id": var.id,
+        "tenant_id": var.tenant_id,
+        "instance_id": var.instance_id,
+        "scope_id": var.scope_id,
+        "name": var.name,
+        "type": var.type,
+        "text_value": text,
+        "long_text": long_text,
+        "long_value": long_value,
+        "double_value": double,
+        "time_value": instant,
+        "json_value": json_value,
+    }
+
+
+def _variable(row: Sequence[Any]) -> Variable:
+    vid, tenant, instance_id, scope_id, name, kind = row[:6]
+    return Variable(vid, instance_id, name, codec.decode(kind, row[6:]), kind, scope_id, tenant)
+
+
+# user tasks come with their candidates: one LEFT JOIN, folded in Python
+_TC = s.task_candidate
+SEL_TASK_WITH_CANDIDATES = select(*M_TASK.columns, _TC.c.kind, _TC.c.value).outerjoin(
+    _TC, and_(_TC.c.task_id == s.user_task.c.id, _TC.c.tenant_id == s.user_task.c.tenant_id)
+)
+_N_TASK = len(M_TASK.names)
+DEL_CANDIDATES = _TC.delete().where(
+    _TC.c.task_id == bindparam("k_id"), _TC.c.tenant_id == bindparam("k_tenant")
+)
+
+
+def _fold_tasks(rows: Sequence[Sequence[Any]]) -> list[tuple[UserTaskRecord, list[str], list[str]]]:
+    found: dict[tuple[str, str], tuple[UserTaskRecord, list[str], list[str]]] = {}
+    for row in rows:
+        key = (row[0], row[M_TASK.tenant_at])
+        entry = found.get(key)
+        if entry is None:
+            entry = found[key] = (M_TASK.record(row[:_N_TASK]), [], [])
+        kind, value = row[_N_TASK], row[_N_TASK + 1]
+        if kind == "user":
+            entry[1].append(value)
+        elif kind == "group":
+            entry[2].append(value)
+    for task, users, groups in found.values():
+        task.candidate_users = tuple(sorted(users))
+        task.candidate_groups = tuple(sorted(groups))
+    return list(found.values())
+
+
+def _candidate_rows(task: UserTaskRecord) -> list[dict[str, Any]]:
+    rows = [
+        {"task_id": task.id, "tenant_id": task.tenant_id, "kind": "user", "value": v}
+        for v in dict.fromkeys(task.candidate_users)
+    ]
+    rows += [
+        {"task_id": task.id, "tenant_id": task.tenant_id, "kind": "group", "value": v}
+        for v in dict.fromkeys(task.candidate_groups)
+    ]
+    return rows
+
+
+_I = s.process_instance
+_E = s.execution
+SEL_INSTANCE_WITH_EXECUTIONS = (
+    select(*M_INSTANCE.columns, *M_EXECUTION.columns)
+    .select_from(_I)
+    .outerjoin(_E, and_(_E.c.instance_id == _I.c.id, _E.c.tenant_id == _I.c.tenant_id))
+    .where(_I.c.id == bindparam("id"))
+)
+_N_INSTANCE = len(M_INSTANCE.names)
+INS_INSTANCE = _I.insert()
+INS_VARIABLE = s.variable.insert()
+INS_CANDIDATE = _TC.insert()
+UPD_INSTANCE = (
+    _I.update()
+    .where(
+        _I.c.id == bindparam("k_id"),
+        _I.c.tenant_id == bindparam("k_tenant"),
+        _I.c.revision == bindparam("k_revision"),
+    )
+    .values({n: bindparam(n) for n in M_INSTANCE.names if n not in ("id", "tenant_id")})
+)
+
+_H = s.activity_history
+INS_ACTIVITY = _H.insert()
+UPD_ACTIVITY = (
+    _H.update()
+    .where(_H.c.id == bindparam("k_id"), _H.c.tenant_id == bindparam("k_tenant"))
+    .values(
+        ended_at=bindparam("ended_at"),
+        outcome=bindparam("outcome"),
+        called_instance_id=bindparam("called_instance_id"),
+        element_name=bindparam("element_name"),
+    )
+)
+
+
+def _by_instance(m: _Map[Any]) -> Select[Any]:
+    t = m.table
+    return m.select.where(t.c.instance_id == bindparam("iid"), t.c.tenant_id == bindparam("tid"))
+
+
+# by instance id alone: load_instance reads it together with the instance (one round trip)
+SEL_VARIABLES_OF_INSTANCE = SEL_VARIABLE.where(s.variable.c.instance_id == bindparam("iid"))
+SEL_TASKS_OF = SEL_TASK_WITH_CANDIDATES.where(
+    s.user_task.c.instance_id == bindparam("iid"), s.user_task.c.tenant_id == bindparam("tid")
+)
+SEL_EXTERNAL_OF = _by_instance(M_EXTERNAL)
+SEL_SUBSCRIPTIONS_OF = _by_instance(M_SUBSCRIPTION)
+SEL_JOBS_OF = _by_instance(M_JOB)
+SEL_INCIDENTS_OF = _by_instance(M_INCIDENT)
+
+# table name in InstanceState.tables() -> how it is written
+_SIMPLE_TABLES: dict[str, _Map[Any]] = {
+    "executions": M_EXECUTION,
+    "external_tasks": M_EXTERNAL,
+    "subscriptions": M_SUBSCRIPTION,
+    "jobs": M_JOB,
+    "incidents": M_INCIDENT,
+}
+
+
+def _is_unique_violation(error: IntegrityError | psycopg.Error) -> bool:
+    orig = error.orig if isinstance(error, IntegrityError) else error
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    return "UNIQUE constraint failed" in str(orig)
+
+
+def _is_retryable(error: DBAPIError | psycopg.Error) -> bool:
+    """Serialisation failures and deadlocks: the runtime's retry is the cure."""
+    orig = error.orig if isinstance(error, DBAPIError) else error
+    return getattr(orig, "sqlstate", None) in ("40001", "40P01")
+
+
+# --- the store --------------------------------------------------------------------------
+
+
+class SqlStore(Store):
+    """Caseflow's state in SQLite (``sqlite:///caseflow.db``) or PostgreSQL.
+
+    The schema must exist (:func:`caseflow.store.migrate.upgrade`, or
+    :func:`caseflow.store.open_store` with ``migrate=True``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        schema: str | None = None,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+    ) -> None:
+        self.url = normalise_url(url)
+        self.engine = create_engine_for(
+            url, echo=echo, schema=schema, pool_size=pool_size, max_overflow=max_overflow
+        )
+        self.dialect = self.engine.dialect.name
+        self.is_postgres = self.dialect == "postgresql"
+        # an in-memory SQLite database is one shared connection: one transaction at a time
+        self._lock = threading.Lock() if isinstance(self.engine.pool, StaticPool) else None
+        # PostgreSQL: hot statements go straight to psycopg as SQL compiled once, several
+        # to a network round trip (pipeline mode); see SqlTransaction._fetch and _write
+        self._compiled: dict[Any, tuple[str, dict[str, Any]]] = {}
+        insert_command = (
+            postgresql.insert(s.command_log) if self.is_postgres else sqlite.insert(s.command_log)
+        )
+        # RETURNING tells "inserted" from "a twin was there" without aborting the transaction
+        self.insert_command = insert_command.on_conflict_do_nothing(
+            index_elements=["tenant_id", "key"]
+        ).returning(s.command_log.c.key)
+
+    def compiled(self, statement: Any) -> tuple[str, dict[str, Any]]:
+        """A module-level statement as this dialect's SQL text and its fixed parameters."""
+        hit = self._compiled.get(statement)
+        if hit is None:
+            compiled = statement.compile(dialect=self.engine.dialect)
+            fixed = {k: v for k, v in compiled.params.items() if v is not None}
+            hit = self._compiled[statement] = (compiled.string, fixed)
+        return hit
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision."""
+        from caseflow.store.migrate import upgrade
+
+        upgrade(self.engine)
+
+    @contextmanager
+    def transaction(self, *, read_only: bool = False) -> Iterator[SqlTransaction]:
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            with self.engine.connect() as connection:
+                if read_only:
+                    connection.execution_options(caseflow_read_only=True)
+                tx = SqlTransaction(self, connection)
+                try:
+                    with connection.begin():
+                        yield tx
+                        if tx.doomed:
+                            # the caller swallowed a conflict; on PostgreSQL the losing
+                            # save's statements ran, so this transaction must not commit
+                            raise ConcurrencyConflict(DOOMED)
+                except (DBAPIError, psycopg.Error) as error:
+                    if _is_retryable(error):
+                        raise ConcurrencyConflict(f"the database refused: {error}") from error
+                    raise
+                finally:
+                    tx.closed = True
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+
+class SqlTransaction(Transaction):
+    """One transaction on one connection; see :class:`SqlStore`."""
+
+    def __init__(self, store: SqlStore, connection: Connection) -> None:
+        self.store = store
+        self.conn = connection
+        self.closed = False
+        self.doomed = False
+        # instance id -> (instance+executions, variables, {table: rows}) read ahead
+        self._prefetched: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
+        # candidates of the tasks read in this transaction, to write only what changed
+        self._candidates: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+    def _conflict(self, message: str) -> ConcurrencyConflict:
+        self.doomed = True  # see SqlStore.transaction
+        return ConcurrencyConflict(message)
+
+    def _rows(self, statement: Any, params: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
+        """Run a statement built for this call (SQLAlchemy compiles and caches it)."""
+        return self.conn.execute(statement, params).all()
+
+    def _many(self, statement: Any, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(statement, rows)
+
+    def _raw(self) -> psycopg.Connection[Any] | None:
+        if not self.store.is_postgres:
+            return None
+        return cast("psycopg.Connection[Any]", self.conn.connection.driver_connection)
+
+    def _fetch(
+        self, *queries: tuple[Any, dict[str, Any]]
+    ) -> list[Sequence[Sequence[Any]]]:
+        """Run module-level SELECTs; on PostgreSQL all in one round trip (with the BEGIN)."""
+        raw = self._raw()
+        if raw is None:
+            return [self.conn.execute(q, p).all() for q, p in queries]
+        cursors = []
+        with _pipeline(raw, len(queries)):
+            for statement, params in queries:
+                sql, fixed = self.store.compiled(statement)
+                cursor = raw.cursor()
+                cursor.execute(sql, _pg_params({**fixed, **params} if fixed else params))
+                cursors.append(cursor)
+        return [c.fetchall() for c in cursors]
+
+    def _write(
+        self, head: tuple[Any, dict[str, Any]], batches: list[tuple[Any, list[dict[str, Any]]]]
+    ) -> int:
+        """The head statement, then each batch (executemany); the head's row count.
+
+        SQLite: the head runs alone first, and nothing else runs unless it hit one row.
+        PostgreSQL: all of it goes in one round trip; the server still runs the head
+        first (it takes the instance's row lock), and if it hit no row the caller raises
+        and the transaction is rolled back, so nothing of it is kept.
+        """
+        raw = self._raw()
+        if raw is None:
+            count = self.conn.execute(*head).rowcount
+            if count == 1:
+                for statement, rows in batches:
+                    self._many(statement, rows)
+            return count
+        first = raw.cursor()
+        try:
+            with raw.pipeline():
+                first.execute(self.store.compiled(head[0])[0], _pg_params(head[1]))
+                cursor = raw.cursor()
+                for statement, rows in batches:
+                    if rows:
+                        sql = self.store.compiled(statement)[0]
+                        cursor.executemany(sql, [_pg_params(r) for r in rows])
+        except psycopg.Error:
+            if first.rowcount == 0:
+                return 0  # lost the race; what failed after it was built on a stale read
+            raise
+        return first.rowcount
+
+    # --- definitions ---
+
+    def insert_deployment(
+        self, deployment: DeploymentRecord, definitions: Sequence[DefinitionRecord]
+    ) -> None:
+        try:
+            self.conn.execute(M_DEPLOYMENT.insert, M_DEPLOYMENT.params(deployment))
+            self._many(M_DEFINITION.insert, [M_DEFINITION.params(d) for d in definitions])
+        except IntegrityError as error:
+            if _is_unique_violation(error):
+                raise self._conflict(
+                    f"deployment {deployment.id!r}: a definition version was taken meanwhile"
+                ) from error
+            raise
+
+    def _definition(self, statement: Any, params: dict[str, Any]) -> DefinitionRecord | None:
+        (rows,) = self._fetch((statement, params))
+        return M_DEFINITION.record(rows[0]) if rows else None
+
+    def latest_definition(
+        self, key: str, tenant_id: str = DEFAULT_TENANT
+    ) -> DefinitionRecord | None:
+        return self._definition(_SEL_LATEST_DEFINITION, {"key": key, "tid": tenant_id})
+
+    def get_definition(self, definition_id: str) -> DefinitionRecord | None:
+        return self._definition(_SEL_DEFINITION, {"id": definition_id})
+
+    def definition_version(
+        self, key: str, version: int, tenant_id: str = DEFAULT_TENANT
+    ) -> DefinitionRecord | None:
+        return self._definition(
+            _SEL_DEFINITION_VERSION, {"key": key, "version": version, "tid": tenant_id}
+        )
+
+    def list_definitions(
+        self, key: str | None = None, tenant_id: str | None = None
+    ) -> list[DefinitionRecord]:
+        d = s.process_definition
+        statement = M_DEFINITION.select
+        if key is not None:
+            statement = statement.where(d.c.key == key)
+        if tenant_id is not None:
+            statement = statement.where(d.c.tenant_id == tenant_id)
+        statement = statement.order_by(d.c.tenant_id, d.c.key, d.c.version)
+        return [M_DEFINITION.record(r) for r in self._rows(statement)]
+
+    def set_definition_status(self, definition_id: str, status: DefinitionStatus) -> None:
+        d = s.process_definition
+        result = self.conn.execute(
+            d.update().where(d.c.id == definition_id).values(status=status)
+        )
+        if result.rowcount == 0:
+            raise NotFound("process definition", definition_id)
+
+    def deployment_source(self, deployment_id: str) -> DeploymentRecord | None:
+        row = self.conn.execute(
+            M_DEPLOYMENT.select.where(s.deployment.c.id == deployment_id)
+        ).first()
+        return None if row is None else M_DEPLOYMENT.record(row)
+
+    # --- instances ---
+
+    def load_instance(self, instance_id: str) -> InstanceState | None:
+        ahead = self._prefetched.pop(instance_id, None)
+        if ahead is not None:
+            rows, variable_rows, lazy_rows = ahead
+        else:
+            rows, variable_rows = self._fetch(
+                (SEL_INSTANCE_WITH_EXECUTIONS, {"id": instance_id}),
+                (SEL_VARIABLES_OF_INSTANCE, {"iid": instance_id}),
+            )
+            lazy_rows = {}
+        if not rows:
+            return None
+        instance = M_INSTANCE.record(rows[0][:_N_INSTANCE])
+        executions = [
+            M_EXECUTION.record(row[_N_INSTANCE:]) for row in rows if row[_N_INSTANCE] is not None
+        ]
+        key = {"iid": instance.id, "tid": instance.tenant_id}
+        variables = [_variable(r) for r in variable_rows if r[1] == instance.tenant_id]
+        return InstanceState(
+            instance=instance,
+            executions=_loaded(executions),
+            variables=_loaded(variables),
+            tasks=StateTable(self._lazy(self._tasks_of, key, lazy_rows.get("tasks"))),
+            external_tasks=StateTable(
+                self._lazy(
+                    self._records_of, key, SEL_EXTERNAL_OF, M_EXTERNAL,
+                    lazy_rows.get("external_tasks"),
+                )
+            ),
+            subscriptions=StateTable(
+                self._lazy(self._records_of, key, SEL_SUBSCRIPTIONS_OF, M_SUBSCRIPTION)
+            ),
+            jobs=StateTable(self._lazy(self._records_of, key, SEL_JOBS_OF, M_JOB)),
+            incidents=StateTable(self._lazy(self._records_of, key, SEL_INCIDENTS_OF, M_INCIDENT)),
+        )
+
+    def _lazy(self, loader: Callable[..., list[Any]], *args: Any) -> Callable[[], list[Any]]:
+        def load() -> list[Any]:
+            if self.closed:
+                raise RuntimeError(
+                    "an instance's rows were first touched after its transaction ended; "
+                    "load and use an InstanceState within one transaction"
+                )
+            return loader(*args)
+
+        return load
+
+    def _records_of(
+        self,
+        key: dict[str, Any],
+        statement: Any,
+        m: _Map[R],
+        ahead: Sequence[Sequence[Any]] | None = None,
+    ) -> list[R]:
+        if ahead is None:
+            (ahead,) = self._fetch((statement, key))
+        tenant, at = key["tid"], m.tenant_at
+        return [m.record(r) for r in ahead if r[at] == tenant]
+
+    def _tasks_of(
+        self, key: dict[str, Any], ahead: Sequence[Sequence[Any]] | None = None
+    ) -> list[UserTaskRecord]:
+        if ahead is None:
+            (ahead,) = self._fetch((SEL_TASKS_OF, key))
+        tenant, at = key["tid"], M_TASK.tenant_at
+        return self._remember([r for r in ahead if r[at] == tenant])
+
+    def _read_ahead(
+        self, name: str, by_id: Any, record_id: str
+    ) -> Sequence[Sequence[Any]]:
+        """Rows of ``name`` (tasks or external tasks) of the instance owning ``record_id``,
+        with that instance, its executions and its variables, in one round trip.
+
+        A command that looks up a task goes on to load its instance and touch its tasks
+        next; on PostgreSQL that is three round trips made one. ``load_instance`` takes
+        what was read here (once); the rows are as current as a load at this moment.
+        """
+        instance_of, siblings = by_id
+        instance_rows, variable_rows, rows = self._fetch(
+            (instance_of[0], {"rid": record_id}),
+            (instance_of[1], {"rid": record_id}),
+            (siblings, {"rid": record_id}),
+        )
+        if instance_rows:
+            self._prefetched[instance_rows[0][0]] = (instance_rows, variable_rows, {name: rows})
+        return rows
+
+    def _remember(self, rows: Sequence[Sequence[Any]]) -> list[UserTaskRecord]:
+        tasks = []
+        for task, _users, _groups in _fold_tasks(rows):
+            self._candidates[(task.id, task.tenant_id)] = (
+                task.candidate_users, task.candidate_groups,
+            )
+            tasks.append(task)
+        return tasks
+
+    def save(self, state: InstanceState) -> None:
+        changes = {name: table.changes() for name, table in state.tables().items()}
+        if not (
+            state.is_new
+            or state.instance_changed
+            or state.history
+            or state.history_updates
+            or any(any(c) for c in changes.values())
+        ):
+            return
+        instance = state.instance
+        self._prefetched.pop(instance.id, None)  # read ahead of this write: stale now
+        revision = instance.revision + 1
+        params = M_INSTANCE.params(instance)
+        params["revision"] = revision
+        head: tuple[Any, dict[str, Any]]
+        if state.is_new:
+            head = (INS_INSTANCE, params)
+        else:
+            params["k_id"] = params.pop("id")
+            params["k_tenant"] = params.pop("tenant_id")
+            params["k_revision"] = instance.revision
+            head = (UPD_INSTANCE, params)
+
+        batches: list[tuple[Any, list[dict[str, Any]]]] = []
+        for name, m in _SIMPLE_TABLES.items():
+            inserted, updated, deleted = changes[name]
+            batches.append((m.delete, [_key(r) for r in deleted]))
+            batches.append((m.update, [m.update_params(r) for r in updated]))
+            batches.append((m.insert, [m.params(r) for r in inserted]))
+
+        inserted, updated, deleted = changes["variables"]
+        batches.append((DEL_VARIABLE, [_key(v) for v in deleted]))
+        batches.append((UPD_VARIABLE, [_with_key(_variable_params(v)) for v in updated]))
+        batches.append((INS_VARIABLE, [_variable_params(v) for v in inserted]))
+
+        remembered = self._tasks_batches(batches, *changes["tasks"])
+
+        if state.history:
+            batches.append((
+                INS_ACTIVITY,
+                [{**M_ACTIVITY.params(a), "seq": i} for i, a in enumerate(state.history)],
+            ))
+        if state.history_updates:
+            written = {id(a) for a in state.history}
+            batches.append((
+                UPD_ACTIVITY,
+                [
+                    {
+                        "k_id": a.id,
+                        "k_tenant": a.tenant_id,
+                        "ended_at": a.ended_at,
+                        "outcome": a.outcome,
+                        "called_instance_id": a.called_instance_id,
+                        "element_name": a.element_name,
+                    }
+                    for a in state.history_updates.values()
+                    if id(a) not in written  # inserted above with its final values
+                ],
+            ))
+
+        try:
+            count = self._write(head, batches)
+        except (IntegrityError, psycopg.errors.UniqueViolation) as error:
+            if state.is_new and _is_unique_violation(error):
+                raise self._conflict(
+                    f"process instance {instance.id!r} was created twice"
+                ) from error
+            raise
+        if count != 1:
+            raise self._conflict(
+                f"process instance {instance.id!r} changed after revision "
+                f"{instance.revision} was read"
+            )
+        self._candidates.update(remembered)
+        instance.revision = revision
+        state.reset_journal()
+
+    def _tasks_batches(
+        self,
+        batches: list[tuple[Any, list[dict[str, Any]]]],
+        inserted: list[UserTaskRecord],
+        updated: list[UserTaskRecord],
+        deleted: list[UserTaskRecord],
+    ) -> dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Write tasks, and their candidates where they changed; what to remember after."""
+        remembered = self._candidates
+        batches.append((M_TASK.delete, [_key(t) for t in deleted]))  # candidates cascade
+        for t in deleted:
+            remembered.pop((t.id, t.tenant_id), None)
+        batches.append((M_TASK.update, [M_TASK.update_params(t) for t in updated]))
+        batches.append((M_TASK.insert, [M_TASK.params(t) for t in inserted]))
+        changed = [
+            t for t in updated
+            if remembered.get((t.id, t.tenant_id)) != (t.candidate_users, t.candidate_groups)
+        ]
+        batches.append((DEL_CANDIDATES, [_key(t) for t in changed]))
+        batches.append(
+            (INS_CANDIDATE, [row for t in (*changed, *inserted) for row in _candidate_rows(t)])
+        )
+        return {
+            (t.id, t.tenant_id): (t.candidate_users, t.candidate_groups)
+            for t in (*changed, *inserted)
+        }
+
+    def query_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
+        i = _I
+        statement = M_INSTANCE.select
+        for column, value in (
+            (i.c.process_key, query.process_key),
+            (i.c.definition_id, query.definition_id),
+            (i.c.status, query.status),
+            (i.c.business_key, query.business_key),
+            (i.c.case_id, query.case_id),
+            (i.c.parent_instance_id, query.parent_instance_id),
+            (i.c.tenant_id, query.tenant_id),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
+        statement = (
+            statement.order_by(i.c.started_at.desc(), i.c.id)
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        return [M_INSTANCE.record(r) for r in self._rows(statement)]
+
+    def instance_variables(self, instance_id: str) -> list[Variable]:
+        statement = SEL_VARIABLE.where(s.variable.c.instance_id == instance_id).order_by(
+            s.variable.c.scope_id.is_not(None), s.variable.c.scope_id, s.variable.c.name
+        )
+        return [_variable(r) for r in self._rows(statement)]
+
+    def activity_history(self, instance_id: str) -> list[ActivityRecord]:
+        statement = M_ACTIVITY.select.where(_H.c.instance_id == instance_id).order_by(
+            _H.c.started_at, _H.c.seq, _H.c.id
+        )
+        return [M_ACTIVITY.record(r) for r in self._rows(statement)]
+
+    # --- lookups that lead to an instance ---
+
+    def get_task(self, task_id: str) -> UserTaskRecord | None:
+        if self.store.is_postgres:
+            rows = self._read_ahead("tasks", _AHEAD_OF_TASK, task_id)
+            return next((t for t in self._remember(rows) if t.id == task_id), None)
+        (rows,) = self._fetch((_SEL_TASK, {"id": task_id}))
+        tasks = self._remember(rows)
+        return tasks[0] if tasks else None
+
+    def query_tasks(self, query: TaskQuery) -> list[UserTaskRecord]:
+        t = s.user_task
+        page = select(t.c.id, t.c.tenant_id)
+        for column, value in (
+            (t.c.instance_id, query.instance_id),
+            (t.c.process_key, query.process_key),
+            (t.c.element_id, query.element_id),
+            (t.c.assignee, query.assignee),
+            (t.c.business_key, query.business_key),
+            (t.c.tenant_id, query.tenant_id),
+        ):
+            if value is not None:
+                page = page.where(column == value)
+        if not query.include_closed:
+            page = page.where(_OPEN_TASK)
+        for kind, value in (("group", query.candidate_group), ("user", query.candidate_user)):
+            if value is not None:
+                candidates = select(_TC.c.task_id, _TC.c.tenant_id).where(
+                    _TC.c.kind == kind, _TC.c.value == value
+                )
+                if query.tenant_id is not None:
+                    candidates = candidates.where(_TC.c.tenant_id == query.tenant_id)
+                page = page.where(tuple_(t.c.id, t.c.tenant_id).in_(candidates))
+        order = (t.c.priority.desc(), t.c.created_at, t.c.id)
+        page_ = page.order_by(*order).limit(query.limit).offset(query.offset).subquery("page")
+        statement = SEL_TASK_WITH_CANDIDATES.join(
+            page_, and_(page_.c.id == t.c.id, page_.c.tenant_id == t.c.tenant_id)
+        ).order_by(*order)
+        return self._remember(self._rows(statement))
+
+    def get_external_task(self, external_task_id: str) -> ExternalTaskRecord | None:
+        if self.store.is_postgres:
+            rows = self._read_ahead("external_tasks", _AHEAD_OF_EXTERNAL, external_task_id)
+            return next(
+                (M_EXTERNAL.record(r) for r in rows if r[0] == external_task_id), None
+            )
+        (rows,) = self._fetch((_SEL_EXTERNAL_TASK, {"id": external_task_id}))
+        return M_EXTERNAL.record(rows[0]) if rows else None
+
+    def lock_external_tasks(
+        self,
+        worker_id: str,
+        topics: Sequence[TopicRequest],
+        max_tasks: int,
+        now: datetime,
+        tenant_ids: Sequence[str] | None = None,
+    ) -> list[ExternalTaskRecord]:
+        if max_tasks <= 0 or not topics:
+            return []
+        x = s.external_task
+        until: dict[str, datetime] = {}
+        for request in topics:
+            until.setdefault(request.topic, now + timedelta(milliseconds=request.lock_duration_ms))
+        candidates = (
+            select(x.c.id, x.c.tenant_id)
+            .where(
+                x.c.topic.in_(list(until)),
+                ~x.c.suspended,
+                or_(x.c.retries.is_(None), x.c.retries > 0),
+                or_(x.c.lock_expires_at.is_(None), x.c.lock_expires_at <= now),
+            )
+            .order_by(x.c.priority.desc(), x.c.created_at)
+            .limit(max_tasks)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's writer lock suffices
+        )
+        if tenant_ids is not None:
+            candidates = candidates.where(x.c.tenant_id.in_(list(tenant_ids)))
+        if len(set(until.values())) == 1:
+            expires: Any = literal(next(iter(until.values())), s.UTCDateTime())
+        else:
+            expires = case(
+                {topic: literal(t, s.UTCDateTime()) for topic, t in until.items()},
+                value=x.c.topic,
+            )
+        statement = (
+            x.update()
+            .where(tuple_(x.c.id, x.c.tenant_id).in_(candidates))
+            .values(lock_owner=worker_id, lock_expires_at=expires)
+            .returning(*M_EXTERNAL.columns)
+        )
+        locked = [M_EXTERNAL.record(r) for r in self._rows(statement)]
+        locked.sort(key=lambda t: (-t.priority, t.created_at, t.id))
+        return locked
+
+    def extend_external_task_lock(
+        self, external_task_id: str, worker_id: str, until: datetime
+    ) -> bool:
+        x = s.external_task
+        result = self.conn.execute(
+            x.update()
+            .where(x.c.id == external_task_id, x.c.lock_owner == worker_id)
+            .values(lock_expires_at=until)
+        )
+        return result.rowcount > 0
+
+    def find_subscriptions(self, query: SubscriptionQuery) -> list[EventSubscription]:
+        e = s.event_subscription
+        statement = M_SUBSCRIPTION.select.where(
+            e.c.tenant_id == query.tenant_id,
+            e.c.kind == query.kind,
+            e.c.event_name == query.event_name,
+        )
+        if query.correlation_key is not None:
+            statement = statement.where(e.c.correlation_key == query.correlation_key)
+        if query.instance_id is not None:
+            statement = statement.where(e.c.instance_id == query.instance_id)
+        if query.business_key is not None:
+            statement = statement.join(
+                _I, and_(_I.c.id == e.c.instance_id, _I.c.tenant_id == e.c.tenant_id)
+            ).where(_I.c.business_key == query.business_key)
+        statement = statement.order_by(e.c.created_at, e.c.id)
+        return [M_SUBSCRIPTION.record(r) for r in self._rows(statement)]
+
+    def open_incidents(self, instance_id: str | None = None) -> list[Incident]:
+        i = s.incident
+        statement = M_INCIDENT.select.where(i.c.resolved_at.is_(None))
+        if instance_id is not None:
+            statement = statement.where(i.c.instance_id == instance_id)
+        statement = statement.order_by(i.c.created_at, i.c.id)
+        return [M_INCIDENT.record(r) for r in self._rows(statement)]
+
+    # --- idempotency ---
+
+    def get_command(self, key: str, tenant_id: str = DEFAULT_TENANT) -> CommandRecord | None:
+        (rows,) = self._fetch((_SEL_COMMAND, {"key": key, "tid": tenant_id}))
+        return M_COMMAND.record(rows[0]) if rows else None
+
+    def insert_command(self, record: CommandRecord) -> None:
+        (inserted,) = self._fetch((self.store.insert_command, M_COMMAND.params(record)))
+        if not inserted:
+            raise self._conflict(
+                f"command {record.key!r} (tenant {record.tenant_id!r}) was already recorded"
+            )
+
+
+def _pg_params(params: dict[str, Any]) -> dict[str, Any]:
+    """What SQLAlchemy's types would do on the way to psycopg, for the hot path."""
+    for value in params.values():
+        if type(value) is datetime and value.tzinfo is None:
+            raise ValueError(
+                f"naive datetime {value!r}: caseflow stores aware timestamps only"
+            )
+    return _pg_json(params)
+
+
+def _pg_json(params: dict[str, Any]) -> dict[str, Any]:
+    for name in _JSON_PARAMS:
+        value = params.get(name)
+        if value is not None:
+            params[name] = Jsonb(value)
+    return params
+
+
+_JSON_PARAMS = ("json_value", "payload", "result")
+
+
+@contextmanager
+def _pipeline(raw: psycopg.Connection[Any], statements: int) -> Iterator[None]:
+    """Pipeline mode when it saves a round trip: several statements, or a BEGIN to send."""
+    if statements > 1 or raw.info.transaction_status == TransactionStatus.IDLE:
+        with raw.pipeline():
+            yield
+    else:
+        yield
+
+
+def _loaded(rows: list[R]) -> StateTable[R]:
+    table: StateTable[R] = StateTable()
+    for row in rows:
+        table.rows[row.id] = row  # type: ignore[attr-defined]
+    return table
+
+
+def _with_key(params: dict[str, Any]) -> dict[str, Any]:
+    params["k_id"] = params.pop("id")
+    params["k_tenant"] = params.pop("tenant_id")
+    return params
+
+
+_D = s.process_definition
+_SEL_DEFINITION = M_DEFINITION.select.where(_D.c.id == bindparam("id"))
+_SEL_DEFINITION_VERSION = M_DEFINITION.select.where(
+    _D.c.key == bindparam("key"),
+    _D.c.version == bindparam("version"),
+    _D.c.tenant_id == bindparam("tid"),
+)
+_SEL_LATEST_DEFINITION = (
+    M_DEFINITION.select.where(_D.c.key == bindparam("key"), _D.c.tenant_id == bindparam("tid"))
+    .order_by(_D.c.version.desc())
+    .limit(1)
+)
+# constants, not parameters: a planner can match them to a partial index's predicate
+_OPEN_TASK = text(f"user_task.{s.OPEN_TASK_PREDICATE}")
+_SEL_EXTERNAL_TASK = M_EXTERNAL.select.where(s.external_task.c.id == bindparam("id"))
+_SEL_TASK = SEL_TASK_WITH_CANDIDATES.where(s.user_task.c.id == bindparam("id"))
+_SEL_COMMAND = M_COMMAND.select.where(
+    s.command_log.c.key == bindparam("key"), s.command_log.c.tenant_id == bindparam("tid")
+)
+
+
+
+def _ahead_of(table: Table) -> tuple[tuple[Any, Any], Any]:
+    """Statements reading an instance and its rows of ``table`` from one row id."""
+    owner = (
+        select(table.c.instance_id).where(table.c.id == bindparam("rid")).limit(1)
+    ).scalar_subquery()
+    instance = (
+        select(*M_INSTANCE.columns, *M_EXECUTION.columns)
+        .select_from(_I)
+        .outerjoin(_E, and_(_E.c.instance_id == _I.c.id, _E.c.tenant_id == _I.c.tenant_id))
+        .where(_I.c.id == owner)
+    )
+    variables = SEL_VARIABLE.where(s.variable.c.instance_id == owner)
+    if table is s.user_task:
+        siblings = SEL_TASK_WITH_CANDIDATES.where(s.user_task.c.instance_id == owner)
+    else:
+        siblings = M_EXTERNAL.select.where(s.external_task.c.instance_id == owner)
+    return (instance, variables), siblings
+
+
+_AHEAD_OF_TASK = _ahead_of(s.user_task)
+_AHEAD_OF_EXTERNAL = _ahead_of(s.external_task)
+
+__all__ = ["SqlStore", "SqlTransaction", "create_engine_for", "normalise_url"]
