@@ -18,7 +18,7 @@ run: install
 	$(BIN)/caseflow demo
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
