@@ -239,3 +239,43 @@ def test_start_of_unknown_version_is_refused(engine: ProcessEngine) -> None:
     engine.deploy(SIMPLE)
     with pytest.raises(NotFound):
         engine.start("p", version=9)
+
+
+def test_task_listeners_route_new_tasks_before_they_are_written(store: object) -> None:
+    import datetime as dt
+
+    from caseflow.runtime.ports import Store, TaskChanges, TaskListener, Transaction
+
+    assert isinstance(store, Store)
+    seen: list[tuple[str, list[str]]] = []
+
+    class Router(TaskListener):
+        def tasks_changed(self, tx: Transaction, changes: TaskChanges, now: dt.datetime) -> None:
+            for task in changes.created:
+                task.queue = f"queue-for-{task.element_id}"
+            seen.extend(
+                (kind, [t.element_id for t in tasks])
+                for kind, tasks in (
+                    ("created", changes.created),
+                    ("completed", changes.completed),
+                    ("cancelled", changes.cancelled),
+                )
+                if tasks
+            )
+
+    engine = ProcessEngine(store, task_listeners=[Router()])
+    engine.deploy(SIMPLE)
+    inst = engine.start("p")
+    [task] = engine.tasks(TaskQuery(instance_id=inst.id))
+    assert task.queue == "queue-for-t"
+    refused: list[str] = []
+
+    def only_lan(tx: Transaction, stored: object) -> None:
+        refused.append("checked")
+        raise IllegalState("only lan may complete this task")
+
+    with pytest.raises(IllegalState, match="lan"):
+        engine.complete_task(task.id, user="binh", authorize=only_lan)
+    assert engine.task(task.id).status == "OPEN"
+    engine.complete_task(task.id, user="lan")
+    assert seen == [("created", ["t"]), ("completed", ["t"])]

@@ -230,6 +230,29 @@ class Transaction(abc.ABC):
         """Insert; a duplicate key raises ConcurrencyConflict (a racing twin committed)."""
 
 
+@dataclass(slots=True)
+class TaskChanges:
+    """What one command did to user tasks, for the human-work layer to act on.
+
+    ``created`` tasks are not written yet: a listener may still set their queue,
+    assignee, status, priority or due date, and storage writes what it leaves.
+    """
+
+    created: list[UserTaskRecord] = field(default_factory=list)
+    completed: list[UserTaskRecord] = field(default_factory=list)
+    cancelled: list[UserTaskRecord] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.created or self.completed or self.cancelled)
+
+
+class TaskListener(abc.ABC):
+    """Told of task changes inside the command's transaction, before it is written."""
+
+    @abc.abstractmethod
+    def tasks_changed(self, tx: Transaction, changes: TaskChanges, now: datetime) -> None: ...
+
+
 class Store(abc.ABC):
     """Where state lives. ``transaction()`` commits on success, rolls back on error."""
 

@@ -53,6 +53,8 @@ from caseflow.runtime.ports import (
     InstanceQuery,
     Store,
     SubscriptionQuery,
+    TaskChanges,
+    TaskListener,
     TaskQuery,
     TopicRequest,
     Transaction,
@@ -174,6 +176,18 @@ class _Unit(World):
             max_steps=self.engine.max_steps,
         )
 
+    def task_changes(self) -> TaskChanges:
+        changes = TaskChanges()
+        for state in self.states.values():
+            inserted, updated, _ = state.tasks.changes()
+            changes.created.extend(t for t in inserted if t.status != "CANCELLED")
+            for task in updated:
+                if task.status == "COMPLETED":
+                    changes.completed.append(task)
+                elif task.status == "CANCELLED":
+                    changes.cancelled.append(task)
+        return changes
+
     def save_all(self) -> None:
         for state in self.states.values():
             self.tx.save(state)
@@ -201,8 +215,10 @@ class ProcessEngine:
         max_steps: int = DEFAULT_MAX_STEPS,
         max_attempts: int = 20,
         model_cache_size: int = 256,
+        task_listeners: Sequence[TaskListener] = (),
     ) -> None:
         self.store = store
+        self.task_listeners = list(task_listeners)
         self.clock: Clock = clock or SystemClock()
         self.new_id = id_factory
         self.max_steps = max_steps
@@ -236,6 +252,12 @@ class ProcessEngine:
                             return done.result
                     unit = _Unit(self, tx)
                     result = body(unit)
+                    if self.task_listeners:
+                        changes = unit.task_changes()
+                        if changes:
+                            now = self.clock.now()
+                            for listener in self.task_listeners:
+                                listener.tasks_changed(tx, changes, now)
                     unit.save_all()
                     if idempotency_key is not None:
                         tx.insert_command(
@@ -559,11 +581,20 @@ class ProcessEngine:
         user: str | None = None,
         outcome: str | None = None,
         idempotency_key: str | None = None,
+        authorize: Callable[[Transaction, UserTaskRecord], None] | None = None,
     ) -> None:
+        """Complete a user task and move its process on.
+
+        ``authorize`` runs inside the transaction with the task as stored, before
+        anything changes; it refuses by raising (the human-work layer checks grants).
+        """
+
         def body(unit: _Unit) -> dict[str, Any]:
             task = unit.tx.get_task(task_id)
             if task is None:
                 raise NotFound("task", task_id)
+            if authorize is not None:
+                authorize(unit.tx, task)
             state = unit.instance(task.instance_id)
             executor = unit.executor()
             executor.complete_task(state, task_id, variables, user=user, outcome=outcome)
