@@ -242,8 +242,6 @@ def test_start_of_unknown_version_is_refused(engine: ProcessEngine) -> None:
 
 
 def test_task_listeners_route_new_tasks_before_they_are_written(store: object) -> None:
-    import datetime as dt
-
     from caseflow.runtime.ports import Store, TaskChanges, TaskListener, Transaction
 
     assert isinstance(store, Store)
