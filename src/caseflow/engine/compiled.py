@@ -17,13 +17,20 @@ from caseflow.model.elements import (
     BoundaryEvent,
     Definitions,
     ErrorEventDefinition,
+    Event,
+    EventBasedGateway,
     FlowNode,
     FlowScope,
     Gateway,
+    IntermediateCatchEvent,
+    MessageEventDefinition,
     Process,
+    ReceiveTask,
     SequenceFlow,
+    SignalEventDefinition,
     StartEvent,
     SubProcess,
+    TimerEventDefinition,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +48,14 @@ class ExecutableProcess:
     errors: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     # error id -> (error code, name); message id -> (name, correlation key expression)
     messages: dict[str, tuple[str, Expression | None]] = field(default_factory=dict)
+    signals: dict[str, str] = field(default_factory=dict)  # signal id -> name
+    escalations: dict[str, str | None] = field(default_factory=dict)  # id -> code
+    # boundary events that wait (timer, message, signal), per activity id
+    waiting_boundaries: dict[str, tuple[BoundaryEvent, ...]] = field(default_factory=dict)
+    # event subprocesses directly in a scope (process or subprocess id), with their start
+    event_starts: dict[str, tuple[tuple[SubProcess, StartEvent], ...]] = field(default_factory=dict)
+    # nodes whose executions may hold subscriptions or timer jobs
+    holders: frozenset[str] = frozenset()
     _upstream: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
@@ -100,6 +115,8 @@ def prepare(process: Process, definitions: Definitions | None = None) -> Executa
     ex = ExecutableProcess(process=process)
     if definitions is not None:
         ex.errors = {e.id: (e.error_code, e.name) for e in definitions.errors.values()}
+        ex.signals = {g.id: g.name or g.id for g in definitions.signals.values()}
+        ex.escalations = {e.id: e.escalation_code for e in definitions.escalations.values()}
         ex.messages = {
             m.id: (m.name or m.id, m.correlation_key) for m in definitions.messages.values()
         }
@@ -124,4 +141,29 @@ def prepare(process: Process, definitions: Definitions | None = None) -> Executa
             scope_id = node.scope_id
             ex.none_start.setdefault(scope_id, node)
     ex.boundaries = {k: tuple(v) for k, v in boundaries.items()}
+    holders: set[str] = set()
+    for activity_id, attached in ex.boundaries.items():
+        waiting = tuple(b for b in attached if _waits(b))
+        if waiting:
+            ex.waiting_boundaries[activity_id] = waiting
+            holders.add(activity_id)
+    event_starts: dict[str, list[tuple[SubProcess, StartEvent]]] = {}
+    for node in process.all_nodes.values():
+        if isinstance(node, SubProcess) and node.triggered_by_event:
+            for start in node.start_events:
+                event_starts.setdefault(node.scope_id, []).append((node, start))
+                if _waits(start):
+                    holders.add(node.scope_id)
+        elif isinstance(node, ReceiveTask | IntermediateCatchEvent | EventBasedGateway):
+            holders.add(node.id)
+    ex.event_starts = {k: tuple(v) for k, v in event_starts.items()}
+    ex.holders = frozenset(holders)
     return ex
+
+
+def _waits(node: Event) -> bool:
+    """An event that waits for a timer, a message or a signal (not an error or escalation)."""
+    return any(
+        isinstance(d, TimerEventDefinition | MessageEventDefinition | SignalEventDefinition)
+        for d in node.event_definitions
+    )

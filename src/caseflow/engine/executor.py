@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from caseflow.engine import timers
 from caseflow.engine.compiled import ExecutableProcess
 from caseflow.engine.context import DefinitionRef, World
 from caseflow.engine.state import (
@@ -39,6 +40,7 @@ from caseflow.engine.state import (
     Incident,
     InstanceRecord,
     InstanceState,
+    Job,
     UserTaskRecord,
 )
 from caseflow.engine.values import ExecutionFacade, resolve_datetime, resolve_int, resolve_str
@@ -59,21 +61,29 @@ from caseflow.model.elements import (
     CallMapping,
     EndEvent,
     ErrorEventDefinition,
+    EscalationEventDefinition,
+    Event,
+    EventBasedGateway,
     ExclusiveGateway,
     ExternalTask,
     FlowNode,
     InclusiveGateway,
+    IntermediateCatchEvent,
     IntermediateThrowEvent,
     IoMapping,
+    LinkEventDefinition,
+    MessageEventDefinition,
     MultiInstance,
     ParallelGateway,
     ReceiveTask,
     ScriptTask,
     SequenceFlow,
+    SignalEventDefinition,
     StartEvent,
     SubProcess,
     Task,
     TerminateEventDefinition,
+    TimerEventDefinition,
     UserTask,
 )
 
@@ -102,6 +112,7 @@ class Executor:
         self._vars: dict[str, VariableStore] = {}
         self._new_history: dict[str, ActivityRecord] = {}
         self._models: dict[str, ExecutableProcess] = {}
+        self.thrown_signals: list[tuple[str, str]] = []  # (signal name, tenant), for the runtime
 
     # ------------------------------------------------------------------ commands
 
@@ -157,6 +168,7 @@ class Executor:
             store.set_local(None, name, value)
         if isinstance(start, StartEvent) and start.initiator and started_by:
             store.set_local(None, start.initiator, started_by)
+        self._attach_event_starts(state, process.id, instance_id)
         token = self._new_execution(state, start.id, parent_id=None)
         self._agenda.append((self._enter, state, token, start))
         return state
@@ -283,18 +295,35 @@ class Executor:
         subscription_id: str,
         variables: Mapping[str, Any] | None = None,
     ) -> None:
-        """Deliver a message to the waiting receive task behind ``subscription_id``."""
+        """Deliver a message or signal to what waits behind ``subscription_id``.
+
+        A non-interrupting boundary or event-subprocess start keeps waiting for the next.
+        """
         self._require_active(state)
         sub = state.subscriptions.get(subscription_id)
         if sub is None:
             raise NotFound("event subscription", subscription_id)
-        execution = self._execution(state, sub.execution_id)
-        store = self._store(state)
-        for name, value in (variables or {}).items():
-            store.set(execution, name, value)
-        state.subscriptions.remove(sub)
         node = self._node(state, sub.element_id)
-        self._agenda.append((self._leave, state, execution, node))
+        if not _keeps_waiting(node):
+            state.subscriptions.remove(sub)
+        self._trigger(state, sub.execution_id, node, variables)
+
+    def fire_timer(self, state: InstanceState, job_id: str) -> None:
+        """A timer job of this instance is due: trigger what waits for it."""
+        self._require_active(state)
+        job = state.jobs.get(job_id)
+        if job is None:
+            raise NotFound("job", job_id)
+        node = self._node(state, job.element_id or "")
+        cycle = job.payload.get("cycle") if _keeps_waiting(node) else None
+        following = timers.following(cycle, job.due_at, node.id) if cycle else None
+        if following is None:
+            state.jobs.remove(job)
+        else:
+            job.due_at = following.due_at
+            job.payload = {**job.payload, "cycle": following.cycle}
+            state.jobs.touch(job)
+        self._trigger(state, job.execution_id or "", node, None)
 
     def set_variables(
         self,
@@ -378,6 +407,14 @@ class Executor:
             self._start_multi_instance(state, execution, node)
             return
         self._history_start(state, execution, node)
+        if (
+            isinstance(node, Activity)
+            and node.id in self._ex(state).waiting_boundaries
+            and not (
+                node.multi_instance is not None  # an inner instance: the body holds them
+            )
+        ):
+            self._attach_boundaries(state, execution, node)
         if (isinstance(node, Activity) and node.input_mappings) or (
             isinstance(node, StartEvent | EndEvent | IntermediateThrowEvent)
             and (node.input_mappings)
@@ -434,8 +471,49 @@ class Executor:
                 self._history_end(state, execution, "completed")
                 self._throw_error(state, execution, code, message, from_activity=False)
                 return
+            if isinstance(definition, SignalEventDefinition):
+                self._throw_signal(state, definition)
+            elif isinstance(definition, EscalationEventDefinition) and self._throw_escalation(
+                state, execution, definition
+            ):
+                return  # an interrupting handler cancelled this token's scope
         self._history_end(state, execution, "completed")
         self._consume(state, execution)
+
+    def _throw_event(
+        self, state: InstanceState, execution: Execution, node: IntermediateThrowEvent
+    ) -> None:
+        for definition in node.event_definitions:
+            if isinstance(definition, SignalEventDefinition):
+                self._throw_signal(state, definition)
+            elif isinstance(definition, EscalationEventDefinition):
+                if self._throw_escalation(state, execution, definition):
+                    return
+            elif isinstance(definition, LinkEventDefinition):
+                self._follow_link(state, execution, node, definition.name)
+                return
+        self._leave(state, execution, node)
+
+    def _catch_event(
+        self, state: InstanceState, execution: Execution, node: IntermediateCatchEvent
+    ) -> None:
+        if any(isinstance(d, LinkEventDefinition) for d in node.event_definitions):
+            self._leave(state, execution, node)  # reached by its link: nothing to wait for
+            return
+        execution.state = "waiting"
+        self._attach(state, execution.id, node)
+
+    def _event_gateway(
+        self, state: InstanceState, execution: Execution, node: EventBasedGateway
+    ) -> None:
+        """Wait for whichever of the events after the gateway happens first."""
+        execution.state = "waiting"
+        for flow in self._ex(state).outgoing.get(node.id, ()):
+            target = self._node(state, flow.target_ref)
+            if isinstance(target, IntermediateCatchEvent):
+                self._attach(state, execution.id, target)
+            elif isinstance(target, ReceiveTask):
+                self._subscribe_message(state, execution.id, target, target.message_ref)
 
     def _script_task(self, state: InstanceState, execution: Execution, node: ScriptTask) -> None:
         if node.script is None:
@@ -512,26 +590,7 @@ class Executor:
 
     def _receive_task(self, state: InstanceState, execution: Execution, node: ReceiveTask) -> None:
         execution.state = "waiting"
-        ex = self._ex(state)
-        name, key_expression = ex.messages.get(node.message_ref or "", (node.message_ref, None))
-        correlation_key = None
-        if key_expression is not None:
-            value = self._evaluate(key_expression, state, execution, node.id)
-            correlation_key = None if value is None else str(value)
-        inst = state.instance
-        state.subscriptions.add(
-            EventSubscription(
-                id=self.new_id(),
-                instance_id=inst.id,
-                execution_id=execution.id,
-                element_id=node.id,
-                kind="message",
-                event_name=name or node.id,
-                created_at=self.now,
-                correlation_key=correlation_key,
-                tenant_id=inst.tenant_id,
-            )
-        )
+        self._subscribe_message(state, execution.id, node, node.message_ref)
 
     def _subprocess(self, state: InstanceState, execution: Execution, node: SubProcess) -> None:
         ex = self._ex(state)
@@ -539,6 +598,7 @@ class Executor:
         if start is None:
             raise ExecutionError("the subprocess has no none start event", element_id=node.id)
         execution.state = "scope"
+        self._attach_event_starts(state, node.id, execution.id)
         child = self._new_execution(state, start.id, parent_id=execution.id)
         self._agenda.append((self._enter, state, child, start))
 
@@ -795,11 +855,15 @@ class Executor:
         state.executions.remove(execution)
 
     def _drop_attachments(self, state: InstanceState, execution: Execution) -> None:
-        """Remove what waited with the token at its element (message subscriptions)."""
-        node = self._node(state, execution.element_id)
-        if isinstance(node, ReceiveTask):
-            for sub in [s for s in state.subscriptions if s.execution_id == execution.id]:
-                state.subscriptions.remove(sub)
+        """Remove the subscriptions and timers the execution held at its element."""
+        if execution.element_id in self._ex(state).holders:
+            self._drop_held_by(state, execution.id)
+
+    def _drop_held_by(self, state: InstanceState, holder_id: str) -> None:
+        for sub in [s for s in state.subscriptions if s.execution_id == holder_id]:
+            state.subscriptions.remove(sub)
+        for job in [j for j in state.jobs if j.execution_id == holder_id]:
+            state.jobs.remove(job)
 
     def _end_instance(self, state: InstanceState, status: str, reason: str | None) -> None:
         inst = state.instance
@@ -810,6 +874,11 @@ class Executor:
                 task.status = "CANCELLED"
                 task.completed_at = self.now
                 state.tasks.touch(task)
+        if self._ex(state).holders:
+            for sub in list(state.subscriptions):
+                state.subscriptions.remove(sub)
+            for job in list(state.jobs):
+                state.jobs.remove(job)
         inst.status = status  # type: ignore[assignment]
         inst.ended_at = self.now
         inst.end_reason = reason
@@ -873,6 +942,12 @@ class Executor:
             state.executions.remove(execution)
         while current is not None:
             node = ex.node(current.element_id)
+            if isinstance(node, SubProcess) and not current.is_mi_body:
+                handler = _matching_start(ex, node.id, ErrorEventDefinition, code)
+                if handler is not None:
+                    self._set_error_variables(state, current, handler[1], code, message)
+                    self._start_event_subprocess(state, current, *handler)
+                    return
             is_inner = (
                 isinstance(node, Activity)
                 and node.multi_instance is not None
@@ -884,6 +959,11 @@ class Executor:
                     self._catch_error(state, current, boundary, code, message)
                     return
             current = self._parent(state, current)
+        handler = _matching_start(ex, ex.process.id, ErrorEventDefinition, code)
+        if handler is not None:
+            self._set_error_variables(state, None, handler[1], code, message)
+            self._start_event_subprocess(state, None, *handler)
+            return
         # nothing in this instance catches it: a called process hands it to its caller
         inst = state.instance
         if inst.parent_instance_id:
@@ -915,15 +995,267 @@ class Executor:
         parent_id = execution.parent_id
         self._cancel_tree(state, execution)
         token = self._new_execution(state, boundary.id, parent_id=parent_id)
-        store = self._store(state)
-        for definition in boundary.event_definitions:
-            if isinstance(definition, ErrorEventDefinition):
-                if definition.error_code_variable:
-                    store.set(token, definition.error_code_variable, code)
-                if definition.error_message_variable:
-                    store.set(token, definition.error_message_variable, message)
+        self._set_error_variables(state, token, boundary, code, message)
         self._history_start(state, token, boundary)
         self._agenda.append((self._leave, state, token, boundary))
+
+    def _set_error_variables(
+        self,
+        state: InstanceState,
+        execution: Execution | None,
+        catcher: Event,
+        code: str,
+        message: str | None,
+    ) -> None:
+        store = self._store(state)
+        for definition in catcher.event_definitions:
+            if isinstance(definition, ErrorEventDefinition):
+                if definition.error_code_variable:
+                    store.set(execution, definition.error_code_variable, code)
+                if definition.error_message_variable:
+                    store.set(execution, definition.error_message_variable, message)
+
+    # ------------------------------------------------------------------ waiting events
+
+    def _attach(self, state: InstanceState, holder_id: str, node: Event) -> None:
+        """Make ``node`` wait for its event: a timer job or a subscription of ``holder_id``."""
+        for definition in node.event_definitions:
+            if isinstance(definition, TimerEventDefinition):
+                self._schedule_timer(state, holder_id, node, definition)
+            elif isinstance(definition, MessageEventDefinition):
+                self._subscribe_message(state, holder_id, node, definition.message_ref)
+            elif isinstance(definition, SignalEventDefinition):
+                name = self._ex(state).signals.get(definition.signal_ref or "")
+                self._subscribe(
+                    state, holder_id, node, "signal", name or definition.signal_ref or node.id, None
+                )
+
+    def _attach_boundaries(
+        self, state: InstanceState, execution: Execution, node: FlowNode
+    ) -> None:
+        for boundary in self._ex(state).waiting_boundaries.get(node.id, ()):
+            self._attach(state, execution.id, boundary)
+
+    def _attach_event_starts(self, state: InstanceState, scope_id: str, holder_id: str) -> None:
+        """Event subprocesses of a scope start waiting when the scope starts."""
+        for _, start in self._ex(state).event_starts.get(scope_id, ()):
+            self._attach(state, holder_id, start)
+
+    def _holder(self, state: InstanceState, holder_id: str) -> Execution | None:
+        """The execution holding a subscription; None for the process scope itself."""
+        return None if holder_id == state.instance.id else self._execution(state, holder_id)
+
+    def _subscribe_message(
+        self, state: InstanceState, holder_id: str, node: FlowNode, message_ref: str | None
+    ) -> None:
+        name, key_expression = self._ex(state).messages.get(
+            message_ref or "", (message_ref or node.id, None)
+        )
+        correlation_key = None
+        if key_expression is not None:
+            value = self._evaluate(key_expression, state, self._holder(state, holder_id), node.id)
+            correlation_key = None if value is None else str(value)
+        self._subscribe(state, holder_id, node, "message", name, correlation_key)
+
+    def _subscribe(
+        self,
+        state: InstanceState,
+        holder_id: str,
+        node: FlowNode,
+        kind: str,
+        name: str,
+        correlation_key: str | None,
+    ) -> None:
+        inst = state.instance
+        state.subscriptions.add(
+            EventSubscription(
+                id=self.new_id(),
+                instance_id=inst.id,
+                execution_id=holder_id,
+                element_id=node.id,
+                kind=kind,  # type: ignore[arg-type]
+                event_name=name,
+                created_at=self.now,
+                correlation_key=correlation_key,
+                tenant_id=inst.tenant_id,
+            )
+        )
+
+    def _schedule_timer(
+        self,
+        state: InstanceState,
+        holder_id: str,
+        node: FlowNode,
+        definition: TimerEventDefinition,
+    ) -> None:
+        value = definition.value
+        if not isinstance(value, str):
+            value = self._evaluate(value, state, self._holder(state, holder_id), node.id)
+        if isinstance(value, datetime):
+            schedule = timers.Schedule(value if value.tzinfo else value.replace(tzinfo=UTC))
+        elif isinstance(value, timedelta):
+            schedule = timers.Schedule(self.now + value)
+        else:
+            schedule = timers.first(definition.timer_kind, str(value), self.now, node.id)
+        inst = state.instance
+        state.jobs.add(
+            Job(
+                id=self.new_id(),
+                kind="timer",
+                due_at=schedule.due_at,
+                created_at=self.now,
+                instance_id=inst.id,
+                execution_id=holder_id,
+                element_id=node.id,
+                definition_id=inst.definition_id,
+                payload={"cycle": schedule.cycle} if schedule.cycle else {},
+                tenant_id=inst.tenant_id,
+            )
+        )
+
+    def _trigger(
+        self,
+        state: InstanceState,
+        holder_id: str,
+        node: FlowNode,
+        variables: Mapping[str, Any] | None,
+    ) -> None:
+        """The event ``node`` waited for has happened for ``holder_id``: move on."""
+        holder = self._holder(state, holder_id)
+        store = self._store(state)
+        for name, value in (variables or {}).items():
+            store.set(holder, name, value)
+        if isinstance(node, BoundaryEvent):
+            if holder is None:
+                raise ExecutionError(
+                    "a boundary event fired without its activity", element_id=node.id
+                )
+            self._fire_boundary(state, holder, node)
+            return
+        if isinstance(node, StartEvent):  # the start of an event subprocess
+            esp = self._node(state, node.scope_id)
+            if not isinstance(esp, SubProcess):
+                raise ExecutionError(
+                    "a start event fired outside an event subprocess", element_id=node.id
+                )
+            self._start_event_subprocess(state, holder, esp, node)
+            return
+        if holder is None:
+            raise ExecutionError("an event fired without its token", element_id=node.id)
+        if holder.element_id != node.id:  # waiting at an event-based gateway
+            self._drop_held_by(state, holder.id)
+            self._history_end(state, holder, "completed")
+            flow = next(
+                f
+                for f in self._ex(state).outgoing.get(holder.element_id, ())
+                if f.target_ref == node.id
+            )
+            holder.arrived_via = flow.id
+            holder.element_id = node.id
+            self._history_start(state, holder, node)
+        self._agenda.append((self._leave, state, holder, node))
+
+    def _fire_boundary(
+        self, state: InstanceState, activity: Execution, boundary: BoundaryEvent
+    ) -> None:
+        parent_id = activity.parent_id
+        if boundary.cancel_activity:
+            self._cancel_tree(state, activity)
+        token = self._new_execution(state, boundary.id, parent_id=parent_id)
+        self._history_start(state, token, boundary)
+        self._agenda.append((self._leave, state, token, boundary))
+
+    def _start_event_subprocess(
+        self,
+        state: InstanceState,
+        scope: Execution | None,
+        esp: SubProcess,
+        start: StartEvent,
+    ) -> None:
+        """Run an event subprocess in ``scope`` (None: the process); interrupting ones end
+        everything else in the scope first."""
+        parent_id = scope.id if scope is not None else None
+        if start.is_interrupting:
+            for other in [e for e in state.executions if e.parent_id == parent_id]:
+                self._cancel_tree(state, other)
+            self._drop_held_by(state, scope.id if scope is not None else state.instance.id)
+        body = self._new_execution(state, esp.id, parent_id=parent_id)
+        self._history_start(state, body, esp)
+        body.state = "scope"
+        self._attach_event_starts(state, esp.id, body.id)
+        token = self._new_execution(state, start.id, parent_id=body.id)
+        self._history_start(state, token, start)
+        self._agenda.append((self._leave, state, token, start))
+
+    def _throw_signal(self, state: InstanceState, definition: SignalEventDefinition) -> None:
+        """Signals are broadcast: the runtime delivers them to every waiting receiver."""
+        name = self._ex(state).signals.get(definition.signal_ref or "")
+        self.thrown_signals.append((name or definition.signal_ref or "", state.instance.tenant_id))
+
+    def _throw_escalation(
+        self, state: InstanceState, execution: Execution, definition: EscalationEventDefinition
+    ) -> bool:
+        """Hand an escalation to the nearest handler; True if that cancelled the thrower.
+
+        An escalation nobody catches is not an error: the thrower just goes on.
+        """
+        ex = self._ex(state)
+        code = ex.escalations.get(definition.escalation_ref or "") or definition.escalation_ref
+        current = self._parent(state, execution)
+        while True:
+            scope_id = ex.process.id if current is None else current.element_id
+            node = ex.node(scope_id) if current is not None else None
+            if current is None or (isinstance(node, SubProcess) and not current.is_mi_body):
+                handler = _matching_start(ex, scope_id, EscalationEventDefinition, code)
+                if handler is not None:
+                    self._start_event_subprocess(state, current, *handler)
+                    return handler[1].is_interrupting
+            if current is None:
+                break
+            if not (
+                isinstance(node, Activity)
+                and node.multi_instance is not None
+                and self._is_mi_inner(state, current, node)
+            ):
+                boundary = _matching_escalation_boundary(ex, current.element_id, code)
+                if boundary is not None:
+                    self._fire_boundary(state, current, boundary)
+                    return boundary.cancel_activity
+            current = self._parent(state, current)
+        inst = state.instance
+        if inst.parent_instance_id:  # a called process escalates to its call activity
+            parent = self.world.instance(inst.parent_instance_id)
+            self._remember(parent)
+            call = parent.executions.get(inst.parent_execution_id or "")
+            if call is not None:
+                boundary = _matching_escalation_boundary(self._ex(parent), call.element_id, code)
+                if boundary is not None:
+                    self._fire_boundary(parent, call, boundary)
+                    return boundary.cancel_activity
+        return False
+
+    def _follow_link(
+        self, state: InstanceState, execution: Execution, node: FlowNode, name: str
+    ) -> None:
+        """A link throw event jumps to the catch event of the same name in its scope."""
+        ex = self._ex(state)
+        target = next(
+            (
+                n
+                for n in ex.process.all_nodes.values()
+                if isinstance(n, IntermediateCatchEvent)
+                and n.scope_id == node.scope_id
+                and any(
+                    isinstance(d, LinkEventDefinition) and d.name == name
+                    for d in n.event_definitions
+                )
+            ),
+            None,
+        )
+        if target is None:
+            raise ExecutionError(f"no link catch event named '{name}'", element_id=node.id)
+        self._history_end(state, execution, "completed")
+        self._enter(state, execution, target)
 
     # ------------------------------------------------------------------ multi-instance
 
@@ -936,6 +1268,8 @@ class Executor:
     def _start_multi_instance(self, state: InstanceState, body: Execution, node: Activity) -> None:
         mi = _mi(node)
         self._history_start(state, body, node, element_type="multiInstanceBody")
+        if node.id in self._ex(state).waiting_boundaries:
+            self._attach_boundaries(state, body, node)
         items = self._mi_items(state, body, node)
         count = len(items) if items is not None else self._mi_cardinality(state, body, node)
         body.is_mi_body = True
@@ -1313,6 +1647,58 @@ def _names(values: tuple[Any, ...], view: ScopeView, element_id: str) -> tuple[s
     return tuple(dict.fromkeys(result))
 
 
+def _keeps_waiting(node: FlowNode) -> bool:
+    """A non-interrupting boundary or event-subprocess start waits on after firing."""
+    if isinstance(node, BoundaryEvent):
+        return not node.cancel_activity
+    if isinstance(node, StartEvent):
+        return not node.is_interrupting
+    return False
+
+
+def _matching_start(
+    ex: ExecutableProcess, scope_id: str, kind: type, code: str | None
+) -> tuple[SubProcess, StartEvent] | None:
+    """The event subprocess of ``scope_id`` whose error/escalation start catches ``code``;
+    one naming the code wins over a catch-all."""
+    catch_all = None
+    for esp, start in ex.event_starts.get(scope_id, ()):
+        for definition in start.event_definitions:
+            if not isinstance(definition, kind):
+                continue
+            ref = getattr(definition, "error_ref", None) or getattr(
+                definition, "escalation_ref", None
+            )
+            if ref is None:
+                catch_all = catch_all or (esp, start)
+            elif _code_of(ex, ref) == code:
+                return esp, start
+    return catch_all
+
+
+def _code_of(ex: ExecutableProcess, ref: str) -> str:
+    if ref in ex.errors:
+        return ex.errors[ref][0] or ref
+    if ref in ex.escalations:
+        return ex.escalations[ref] or ref
+    return ref
+
+
+def _matching_escalation_boundary(
+    ex: ExecutableProcess, activity_id: str, code: str | None
+) -> BoundaryEvent | None:
+    catch_all = None
+    for boundary in ex.boundaries.get(activity_id, ()):
+        for definition in boundary.event_definitions:
+            if not isinstance(definition, EscalationEventDefinition):
+                continue
+            if definition.escalation_ref is None:
+                catch_all = catch_all or boundary
+            elif _code_of(ex, definition.escalation_ref) == code:
+                return boundary
+    return catch_all
+
+
 def _matching_boundary(ex: ExecutableProcess, activity_id: str, code: str) -> BoundaryEvent | None:
     catch_all: BoundaryEvent | None = None
     for boundary in ex.error_boundaries(activity_id):
@@ -1330,7 +1716,9 @@ def _matching_boundary(ex: ExecutableProcess, activity_id: str, code: str) -> Bo
 
 _ENTER: dict[type, Callable[[Executor, InstanceState, Execution, Any], None]] = {
     StartEvent: Executor._pass_through,
-    IntermediateThrowEvent: Executor._pass_through,
+    IntermediateThrowEvent: Executor._throw_event,
+    IntermediateCatchEvent: Executor._catch_event,
+    EventBasedGateway: Executor._event_gateway,
     BoundaryEvent: Executor._pass_through,
     EndEvent: Executor._end_event,
     Task: Executor._pass_through,

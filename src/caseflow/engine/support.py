@@ -15,17 +15,34 @@ from caseflow.model.elements import (
     ComplexGateway,
     EndEvent,
     ErrorEventDefinition,
+    EscalationEventDefinition,
     Event,
     EventBasedGateway,
+    EventDefinition,
     ExternalTask,
     FlowNode,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
+    LinkEventDefinition,
+    MessageEventDefinition,
     Process,
+    SignalEventDefinition,
     StartEvent,
     SubProcess,
     TerminateEventDefinition,
+    TimerEventDefinition,
 )
+
+WAITING = (TimerEventDefinition, MessageEventDefinition, SignalEventDefinition)
+CATCHABLE_BY_BOUNDARY = (*WAITING, ErrorEventDefinition, EscalationEventDefinition)
+THROWN_BY_END = (
+    TerminateEventDefinition,
+    ErrorEventDefinition,
+    SignalEventDefinition,
+    EscalationEventDefinition,
+)
+THROWN_IN_FLOW = (SignalEventDefinition, EscalationEventDefinition, LinkEventDefinition)
+CAUGHT_IN_FLOW = (*WAITING, LinkEventDefinition)
 
 
 def _refuse(node: FlowNode, what: str, process: Process) -> Problem:
@@ -39,56 +56,60 @@ def _refuse(node: FlowNode, what: str, process: Process) -> Problem:
     )
 
 
-def _event_kinds(node: Event) -> str:
-    return (
-        ", ".join(
-            type(d).__name__.removesuffix("EventDefinition").lower() for d in node.event_definitions
-        )
-        or "none"
-    )
+def _kinds(definitions: tuple[EventDefinition, ...]) -> str:
+    names = [type(d).__name__.removesuffix("EventDefinition").lower() for d in definitions]
+    return " and ".join(names) or "none"
+
+
+def _only(node: Event, allowed: tuple[type, ...]) -> bool:
+    """At most one event definition, of an allowed kind (none counts as allowed)."""
+    definitions = node.event_definitions
+    return len(definitions) <= 1 and all(isinstance(d, allowed) for d in definitions)
 
 
 def unsupported(process: Process) -> list[Problem]:
     """Problems for every element of ``process`` the executor cannot run."""
     problems: list[Problem] = []
+
+    def refuse(node: FlowNode, what: str) -> None:
+        problems.append(_refuse(node, what, process))
+
     for node in process.all_nodes.values():
-        if isinstance(node, ComplexGateway | EventBasedGateway):
-            problems.append(_refuse(node, f"a {node.kind}", process))
-        elif isinstance(node, IntermediateCatchEvent):
-            problems.append(
-                _refuse(node, f"an intermediate {_event_kinds(node)} catch event", process)
-            )
-        elif isinstance(node, IntermediateThrowEvent) and node.event_definitions:
-            problems.append(
-                _refuse(node, f"an intermediate {_event_kinds(node)} throw event", process)
-            )
-        elif isinstance(node, BoundaryEvent) and not all(
-            isinstance(d, ErrorEventDefinition) for d in node.event_definitions
+        if isinstance(node, ComplexGateway):
+            refuse(node, "a complex gateway")
+        elif isinstance(node, EventBasedGateway) and node.instantiate:
+            refuse(node, "an instantiating event-based gateway")
+        elif isinstance(node, IntermediateCatchEvent) and (
+            not node.event_definitions or not _only(node, CAUGHT_IN_FLOW)
         ):
-            problems.append(_refuse(node, f"a {_event_kinds(node)} boundary event", process))
-        elif isinstance(node, StartEvent) and node.event_definitions:
-            problems.append(_refuse(node, f"a {_event_kinds(node)} start event", process))
-        elif isinstance(node, EndEvent) and not all(
-            isinstance(d, TerminateEventDefinition | ErrorEventDefinition)
-            for d in node.event_definitions
+            refuse(node, f"an intermediate {_kinds(node.event_definitions)} catch event")
+        elif isinstance(node, IntermediateThrowEvent) and not _only(node, THROWN_IN_FLOW):
+            refuse(node, f"an intermediate {_kinds(node.event_definitions)} throw event")
+        elif isinstance(node, BoundaryEvent) and (
+            not node.event_definitions or not _only(node, CATCHABLE_BY_BOUNDARY)
         ):
-            problems.append(_refuse(node, f"a {_event_kinds(node)} end event", process))
-        elif isinstance(node, SubProcess) and (
-            node.triggered_by_event or node.is_transaction or node.is_ad_hoc
-        ):
-            what = (
-                "an event subprocess"
-                if node.triggered_by_event
-                else "a transaction"
-                if node.is_transaction
-                else "an ad-hoc subprocess"
+            refuse(node, f"a {_kinds(node.event_definitions)} boundary event")
+        elif isinstance(node, StartEvent):
+            in_event_subprocess = node.scope_id != process.id and _is_event_subprocess(
+                process, node.scope_id
             )
-            problems.append(_refuse(node, what, process))
+            allowed = CATCHABLE_BY_BOUNDARY if in_event_subprocess else WAITING
+            if not _only(node, allowed):
+                refuse(node, f"a {_kinds(node.event_definitions)} start event")
+        elif isinstance(node, EndEvent) and not _only(node, THROWN_BY_END):
+            refuse(node, f"a {_kinds(node.event_definitions)} end event")
+        elif isinstance(node, SubProcess) and (node.is_transaction or node.is_ad_hoc):
+            refuse(node, "a transaction" if node.is_transaction else "an ad-hoc subprocess")
         elif isinstance(node, ExternalTask) and node.decision_ref:
-            problems.append(_refuse(node, "a business rule task with a DMN decision", process))
+            refuse(node, "a business rule task with a DMN decision")
         if isinstance(node, Activity):
             if node.standard_loop is not None:
-                problems.append(_refuse(node, "a standard loop (loopCharacteristics)", process))
+                refuse(node, "a standard loop (loopCharacteristics)")
             if node.is_for_compensation:
-                problems.append(_refuse(node, "a compensation handler", process))
+                refuse(node, "a compensation handler")
     return problems
+
+
+def _is_event_subprocess(process: Process, scope_id: str) -> bool:
+    scope = process.all_nodes.get(scope_id)
+    return isinstance(scope, SubProcess) and scope.triggered_by_event

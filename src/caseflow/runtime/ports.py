@@ -15,7 +15,7 @@ import abc
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from caseflow.engine.state import (
@@ -26,6 +26,7 @@ from caseflow.engine.state import (
     Incident,
     InstanceRecord,
     InstanceState,
+    Job,
     UserTaskRecord,
     Variable,
 )
@@ -220,6 +221,86 @@ class Transaction(abc.ABC):
 
     @abc.abstractmethod
     def open_incidents(self, instance_id: str | None = None) -> list[Incident]: ...
+
+    # --- jobs (timers, async continuations): acquired by any number of executor nodes ---
+    @abc.abstractmethod
+    def acquire_jobs(
+        self,
+        node_id: str,
+        now: datetime,
+        limit: int,
+        lock_for: timedelta,
+        kinds: Sequence[str] | None = None,
+        tenant_ids: Sequence[str] | None = None,
+    ) -> list[Job]:
+        """Lock up to ``limit`` due jobs for ``node_id``, earliest ``due_at`` first.
+
+        Due: ``due_at <= now``, ``retries > 0``, not locked or lock expired
+        (``lock_expires_at <= now``), instance (if any) not SUSPENDED. Sets
+        ``lock_owner = node_id`` and ``lock_expires_at = now + lock_for``. On PostgreSQL
+        one ``UPDATE ... WHERE (id, tenant_id) IN (SELECT ... ORDER BY due_at FOR UPDATE
+        SKIP LOCKED LIMIT n) RETURNING``. Does not change any instance's revision.
+        ``kinds`` / ``tenant_ids`` restrict what is acquired (``None``: any).
+        """
+
+    @abc.abstractmethod
+    def lock_job_for_execution(self, job_id: str, node_id: str, now: datetime) -> Job | None:
+        """Inside the transaction that executes the job: re-read and row-lock it if
+        ``node_id`` still holds an unexpired lock (PostgreSQL ``SELECT ... FOR UPDATE``).
+
+        ``None`` when the lock was lost (expired and taken, released, retried by an
+        operator) or the job is gone: the caller must then not execute it. This is what
+        makes a job run once: a node whose lock expired and was taken over cannot get
+        past here, and a node that got past here holds the row until it commits.
+        """
+
+    @abc.abstractmethod
+    def record_job_failure(
+        self, job_id: str, node_id: str, message: str, next_due_at: datetime, now: datetime
+    ) -> Job | None:
+        """The job failed on ``node_id``: ``retries -= 1``, ``error_message``,
+        ``due_at = next_due_at``, lock released.
+
+        At zero retries an Incident (kind ``failedJob``, with the job's id and its
+        instance, execution and element) is written for a job of an instance; the job
+        stays, not acquirable, until :meth:`set_job_retries`. Returns the updated job,
+        ``None`` if ``node_id`` no longer held it (nothing is changed then).
+        """
+
+    @abc.abstractmethod
+    def set_job_retries(self, job_id: str, retries: int, now: datetime) -> bool:
+        """An operator's retry: set ``retries``, clear the lock and, when ``retries > 0``,
+        resolve the job's open incidents (``resolved_at = now``). False: no such job."""
+
+    @abc.abstractmethod
+    def release_job(self, job_id: str, node_id: str) -> None:
+        """Give back a job acquired but not run (shutdown); a no-op if not ``node_id``'s."""
+
+    @abc.abstractmethod
+    def get_job(self, job_id: str) -> Job | None: ...
+
+    @abc.abstractmethod
+    def query_jobs(
+        self,
+        *,
+        instance_id: str | None = None,
+        kind: str | None = None,
+        definition_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """Jobs by the given filters, earliest ``due_at`` first."""
+
+    @abc.abstractmethod
+    def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        """Jobs that belong to no instance (timer start events of a definition).
+
+        A job of an instance is written through ``InstanceState.jobs`` and ``save``
+        (ValueError here). A duplicate id raises ConcurrencyConflict.
+        """
+
+    @abc.abstractmethod
+    def delete_jobs(self, job_ids: Sequence[str]) -> None:
+        """Delete jobs by id (unknown ids are ignored); meant for jobs of no instance."""
 
     # --- idempotency ---
     @abc.abstractmethod

@@ -16,14 +16,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import uuid6
 
 from caseflow.clock import Clock, SystemClock
+from caseflow.engine import timers
 from caseflow.engine.compiled import ExecutableProcess, prepare
 from caseflow.engine.context import DefinitionRef, World
+from caseflow.engine.events import start_event_name, timer_of
 from caseflow.engine.executor import DEFAULT_MAX_STEPS, Executor
 from caseflow.engine.state import (
     DEFAULT_TENANT,
@@ -33,6 +35,7 @@ from caseflow.engine.state import (
     Incident,
     InstanceRecord,
     InstanceState,
+    Job,
     UserTaskRecord,
 )
 from caseflow.engine.support import unsupported
@@ -368,6 +371,7 @@ class ProcessEngine:
                     ),
                     created,
                 )
+                self._schedule_start_timers(unit, created, now)
             return {
                 "deployment_id": deployment_id if created else None,
                 "created": [d.id for d in created],
@@ -477,7 +481,7 @@ class ProcessEngine:
                 started_by=started_by,
             )
             unit.register(state)
-            executor.run()
+            self._run(unit, executor)
             return {"instance_id": state.instance.id}
 
         result = self._command("start", body, idempotency_key=idempotency_key, tenant_id=tenant_id)
@@ -554,7 +558,7 @@ class ProcessEngine:
             state = unit.instance(instance_id)
             executor = unit.executor()
             action(executor, state)
-            executor.run()
+            self._run(unit, executor)
             return {"instance_id": instance_id}
 
         return self._command(name, body, idempotency_key=idempotency_key)
@@ -598,7 +602,7 @@ class ProcessEngine:
             state = unit.instance(task.instance_id)
             executor = unit.executor()
             executor.complete_task(state, task_id, variables, user=user, outcome=outcome)
-            executor.run()
+            self._run(unit, executor)
             return {"instance_id": task.instance_id, "task_id": task_id}
 
         self._command("complete_task", body, idempotency_key=idempotency_key)
@@ -658,7 +662,7 @@ class ProcessEngine:
             state = unit.instance(task.instance_id)
             executor = unit.executor()
             action(executor, state)
-            executor.run()
+            self._run(unit, executor)
             return {"instance_id": task.instance_id}
 
         self._command(name, body, idempotency_key=idempotency_key)
@@ -737,6 +741,185 @@ class ProcessEngine:
     def incidents(self, instance_id: str | None = None) -> list[Incident]:
         return self._read(lambda tx: tx.open_incidents(instance_id))
 
+    # ------------------------------------------------------------------ signals, jobs, starts
+
+    def _run(self, unit: _Unit, executor: Executor) -> None:
+        """Run the agenda, then deliver the signals it threw, until nothing is left."""
+        executor.run()
+        while executor.thrown_signals:
+            pending, executor.thrown_signals = executor.thrown_signals, []
+            for name, tenant_id in pending:
+                self._broadcast(unit, executor, name, tenant_id, None)
+            executor.run()
+
+    def _broadcast(
+        self,
+        unit: _Unit,
+        executor: Executor,
+        name: str,
+        tenant_id: str,
+        variables: Mapping[str, Any] | None,
+    ) -> int:
+        """Deliver signal ``name`` to every waiting receiver and start every process it
+        starts; the number reached."""
+        stored = unit.tx.find_subscriptions(
+            SubscriptionQuery(kind="signal", event_name=name, tenant_id=tenant_id)
+        )
+        targets = [(s.instance_id, s.id) for s in stored if s.instance_id not in unit.states]
+        for state in list(unit.states.values()):  # this unit's own, unsaved view wins
+            targets.extend(
+                (state.instance.id, sub.id)
+                for sub in state.subscriptions
+                if sub.kind == "signal"
+                and sub.event_name == name
+                and state.instance.tenant_id == tenant_id
+            )
+        reached = 0
+        for instance_id, subscription_id in targets:
+            state = unit.instance(instance_id)
+            if state.instance.status == "ACTIVE" and subscription_id in state.subscriptions.rows:
+                executor.correlate(state, subscription_id, variables)
+                reached += 1
+        for record, start_id in self._start_events(unit, "signal", name, tenant_id):
+            self._start_at(unit, executor, record, start_id, None, variables)
+            reached += 1
+        return reached
+
+    def throw_signal(
+        self,
+        name: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> int:
+        """Broadcast a signal; returns how many receivers and start events it reached."""
+
+        def body(unit: _Unit) -> dict[str, Any]:
+            executor = unit.executor()
+            reached = self._broadcast(unit, executor, name, tenant_id, variables)
+            self._run(unit, executor)
+            return {"reached": reached}
+
+        return int(self._command("throw_signal", body, tenant_id=tenant_id)["reached"])
+
+    def _start_events(
+        self, unit: _Unit, kind: str, name: str, tenant_id: str
+    ) -> list[tuple[DefinitionRecord, str]]:
+        """(definition, start event id) of each startable process whose start event waits
+        for the message or signal ``name``."""
+        latest: dict[str, DefinitionRecord] = {}
+        for record in unit.tx.list_definitions(None, tenant_id):
+            if record.status in STARTABLE_BY_KEY and (
+                record.key not in latest or record.version > latest[record.key].version
+            ):
+                latest[record.key] = record
+        found = []
+        for record in latest.values():
+            ex = self._executable(unit.tx, record.id)
+            for start in ex.process.start_events:
+                if start_event_name(ex, start, kind) == name:
+                    found.append((record, start.id))
+        return found
+
+    def _start_at(
+        self,
+        unit: _Unit,
+        executor: Executor,
+        record: DefinitionRecord,
+        start_event_id: str,
+        business_key: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> str:
+        state = executor.start(
+            _ref(record),
+            instance_id=self.new_id(),
+            business_key=business_key,
+            variables=variables,
+            start_event_id=start_event_id,
+        )
+        unit.register(state)
+        return state.instance.id
+
+    def _schedule_start_timers(
+        self, unit: _Unit, created: Sequence[DefinitionRecord], now: datetime
+    ) -> None:
+        """Timer start events of new versions get their first job; those of the versions
+        they replace stop."""
+        for record in created:
+            ex = self._executable(unit.tx, record.id)
+            starts = [(s, t) for s in ex.process.start_events if (t := timer_of(s)) is not None]
+            if record.status != "Deployed":
+                continue
+            old = [
+                job.id
+                for previous in unit.tx.list_definitions(record.key, record.tenant_id)
+                if previous.id != record.id
+                for job in unit.tx.query_jobs(definition_id=previous.id, kind="timer")
+                if job.instance_id is None
+            ]
+            unit.tx.delete_jobs(old)
+            jobs = []
+            for start, definition in starts:
+                value = definition.value
+                if not isinstance(value, str):  # no instance yet: no variables to read
+                    value = str(value.evaluate({}))
+                schedule = timers.first(definition.timer_kind, value, now, start.id)
+                jobs.append(self._start_timer_job(record, start.id, schedule, now))
+            unit.tx.insert_jobs(jobs)
+
+    def _start_timer_job(
+        self, record: DefinitionRecord, start_id: str, schedule: timers.Schedule, now: datetime
+    ) -> Job:
+        return Job(
+            id=self.new_id(),
+            kind="timer",
+            due_at=schedule.due_at,
+            created_at=now,
+            definition_id=record.id,
+            element_id=start_id,
+            payload={"cycle": schedule.cycle} if schedule.cycle else {},
+            tenant_id=record.tenant_id,
+        )
+
+    def execute_job(self, job_id: str, node_id: str) -> None:
+        """Run a due job that ``node_id`` acquired, in one transaction.
+
+        Raises IllegalState if the node no longer holds the job's lock (it expired and
+        another node took it): the job then runs there, not here.
+        """
+
+        def body(unit: _Unit) -> dict[str, Any]:
+            now = self.clock.now()
+            job = unit.tx.lock_job_for_execution(job_id, node_id, now)
+            if job is None:
+                raise IllegalState(f"job '{job_id}' is not locked by node '{node_id}'")
+            executor = unit.executor()
+            if job.instance_id is not None:
+                state = unit.instance(job.instance_id)
+                if job.kind != "timer":
+                    raise IllegalState(f"job '{job_id}' is of unknown kind '{job.kind}'")
+                executor.fire_timer(state, job.id)
+            else:
+                self._fire_start_timer(unit, executor, job, now)
+            self._run(unit, executor)
+            return {"job_id": job_id}
+
+        self._command("execute_job", body)
+
+    def _fire_start_timer(self, unit: _Unit, executor: Executor, job: Job, now: datetime) -> None:
+        unit.tx.delete_jobs([job.id])
+        record = unit.tx.get_definition(job.definition_id or "")
+        if record is None or record.status != "Deployed" or job.element_id is None:
+            return  # the definition went away or stopped starting instances
+        self._start_at(unit, executor, record, job.element_id, None, None)
+        cycle = job.payload.get("cycle")
+        following = timers.following(cycle, job.due_at, job.element_id) if cycle else None
+        if following is not None:
+            unit.tx.insert_jobs([self._start_timer_job(record, job.element_id, following, now)])
+
+    def jobs(self, instance_id: str | None = None, kind: str | None = None) -> list[Job]:
+        return self._read(lambda tx: tx.query_jobs(instance_id=instance_id, kind=kind))
+
     # ------------------------------------------------------------------ messages
 
     def correlate_message(
@@ -768,6 +951,24 @@ class ProcessEngine:
                     tenant_id=tenant_id,
                 )
             )
+            executor = unit.executor()
+            if not subs and instance_id is None:
+                starts = self._start_events(unit, "message", message_name, tenant_id)
+                if not starts:
+                    raise MessageNotCorrelated(
+                        message_name, _describe(business_key, correlation_key)
+                    )
+                if len(starts) > 1 and not all_matches:
+                    raise IllegalState(
+                        f"message '{message_name}' starts {len(starts)} processes;"
+                        " deliver to all to start each"
+                    )
+                started = [
+                    self._start_at(unit, executor, record, start_id, business_key, variables)
+                    for record, start_id in starts
+                ]
+                self._run(unit, executor)
+                return {"instance_ids": sorted(started)}
             if not subs:
                 raise MessageNotCorrelated(message_name, _describe(business_key, correlation_key))
             if len(subs) > 1 and not all_matches:
@@ -775,10 +976,9 @@ class ProcessEngine:
                     f"message '{message_name}' matches {len(subs)} waiting receivers;"
                     " give a business key or correlation key, or deliver to all"
                 )
-            executor = unit.executor()
             for sub in subs:
                 executor.correlate(unit.instance(sub.instance_id), sub.id, variables)
-            executor.run()
+            self._run(unit, executor)
             return {"instance_ids": sorted({s.instance_id for s in subs})}
 
         result = self._command(

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+import uuid6
+
 from caseflow.engine.state import (
     DEFAULT_TENANT,
     ActivityRecord,
@@ -476,6 +478,158 @@ class MemoryTransaction(Transaction):
         found = [i for i in source if i.resolved_at is None]
         found.sort(key=lambda i: (i.created_at, i.id))
         return [_clone(i) for i in found]
+
+    # --- jobs ---
+
+    def acquire_jobs(
+        self,
+        node_id: str,
+        now: datetime,
+        limit: int,
+        lock_for: timedelta,
+        kinds: Sequence[str] | None = None,
+        tenant_ids: Sequence[str] | None = None,
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        st = self.store
+        kind_set = None if kinds is None else set(kinds)
+        tenants = None if tenant_ids is None else set(tenant_ids)
+
+        def suspended(job: Job) -> bool:
+            instance = None if job.instance_id is None else st.instances.rows.get(job.instance_id)
+            return instance is not None and instance.status == "SUSPENDED"
+
+        found = [
+            j for j in st.jobs.rows.values()
+            if j.due_at <= now
+            and j.retries > 0
+            and (j.lock_expires_at is None or j.lock_expires_at <= now)
+            and (kind_set is None or j.kind in kind_set)
+            and (tenants is None or j.tenant_id in tenants)
+            and not suspended(j)
+        ]
+        found.sort(key=lambda j: (j.due_at, j.id))
+        acquired = []
+        for job in found[:limit]:
+            job = _clone(job)
+            job.lock_owner = node_id
+            job.lock_expires_at = now + lock_for
+            st.jobs.put(job)
+            acquired.append(_clone(job))
+        return acquired
+
+    def lock_job_for_execution(self, job_id: str, node_id: str, now: datetime) -> Job | None:
+        job = self.store.jobs.rows.get(job_id)
+        if (
+            job is None
+            or job.lock_owner != node_id
+            or job.lock_expires_at is None
+            or job.lock_expires_at <= now
+        ):
+            return None
+        return _clone(job)
+
+    def record_job_failure(
+        self, job_id: str, node_id: str, message: str, next_due_at: datetime, now: datetime
+    ) -> Job | None:
+        st = self.store
+        job = st.jobs.rows.get(job_id)
+        if job is None or job.lock_owner != node_id:
+            return None
+        job = _clone(job)
+        job.retries = max(job.retries - 1, 0)
+        job.error_message = message
+        job.due_at = next_due_at
+        job.lock_owner = None
+        job.lock_expires_at = None
+        st.jobs.put(job)
+        if job.retries == 0 and job.instance_id is not None:
+            st.incidents.put(
+                Incident(
+                    id=str(uuid6.uuid7()),
+                    instance_id=job.instance_id,
+                    kind="failedJob",
+                    message=message,
+                    created_at=now,
+                    execution_id=job.execution_id,
+                    element_id=job.element_id,
+                    job_id=job.id,
+                    tenant_id=job.tenant_id,
+                )
+            )
+        return _clone(job)
+
+    def set_job_retries(self, job_id: str, retries: int, now: datetime) -> bool:
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, not {retries}")
+        st = self.store
+        job = st.jobs.rows.get(job_id)
+        if job is None:
+            return False
+        job = _clone(job)
+        job.retries = retries
+        job.lock_owner = None
+        job.lock_expires_at = None
+        st.jobs.put(job)
+        if retries > 0 and job.instance_id is not None:
+            for incident in st.incidents.of_instance(job.instance_id):
+                if incident.job_id == job_id and incident.resolved_at is None:
+                    resolved = _clone(incident)
+                    resolved.resolved_at = now
+                    st.incidents.put(resolved)
+        return True
+
+    def release_job(self, job_id: str, node_id: str) -> None:
+        job = self.store.jobs.rows.get(job_id)
+        if job is not None and job.lock_owner == node_id:
+            job = _clone(job)
+            job.lock_owner = None
+            job.lock_expires_at = None
+            self.store.jobs.put(job)
+
+    def get_job(self, job_id: str) -> Job | None:
+        job = self.store.jobs.rows.get(job_id)
+        return None if job is None else _clone(job)
+
+    def query_jobs(
+        self,
+        *,
+        instance_id: str | None = None,
+        kind: str | None = None,
+        definition_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        rows = self.store.jobs
+        source = rows.rows.values() if instance_id is None else rows.of_instance(instance_id)
+        found = [
+            j for j in source
+            if (kind is None or j.kind == kind)
+            and (definition_id is None or j.definition_id == definition_id)
+        ]
+        found.sort(key=lambda j: (j.due_at, j.id))
+        return [_clone(j) for j in found[:limit]]
+
+    def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        st = self.store
+        seen: set[str] = set()
+        for job in jobs:
+            if job.instance_id is not None:
+                raise ValueError(
+                    f"job {job.id!r} belongs to instance {job.instance_id!r}:"
+                    " write it through InstanceState.jobs"
+                )
+            if job.id in st.jobs.rows or job.id in seen:
+                raise self._conflict(f"a job with id {job.id!r} exists")
+            seen.add(job.id)
+        for job in jobs:
+            stored = _clone(job)
+            stored.payload = _json_copy(job.payload)
+            st.jobs.put(stored)
+
+    def delete_jobs(self, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            self.store.jobs.delete(job_id)
 
     # --- idempotency ---
 

@@ -37,6 +37,7 @@ from operator import attrgetter
 from typing import Any, Generic, TypeVar, cast
 
 import psycopg
+import uuid6
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
@@ -1001,6 +1002,161 @@ class SqlTransaction(Transaction):
         statement = statement.order_by(i.c.created_at, i.c.id)
         return [M_INCIDENT.record(r) for r in self._rows(statement)]
 
+    # --- jobs ---
+
+    def acquire_jobs(
+        self,
+        node_id: str,
+        now: datetime,
+        limit: int,
+        lock_for: timedelta,
+        kinds: Sequence[str] | None = None,
+        tenant_ids: Sequence[str] | None = None,
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        j = s.job
+        due = s.job.alias("due")
+        suspended = (
+            select(literal(1))
+            .where(
+                _I.c.id == due.c.instance_id,
+                _I.c.tenant_id == due.c.tenant_id,
+                _I.c.status == "SUSPENDED",
+            )
+            .exists()
+        )
+        candidates = (
+            select(due.c.id, due.c.tenant_id)
+            .where(
+                due.c.due_at <= now,
+                due.c.retries > 0,
+                or_(due.c.lock_expires_at.is_(None), due.c.lock_expires_at <= now),
+                ~suspended,
+            )
+            .order_by(due.c.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's writer lock suffices
+        )
+        if kinds is not None:
+            candidates = candidates.where(due.c.kind.in_(list(kinds)))
+        if tenant_ids is not None:
+            candidates = candidates.where(due.c.tenant_id.in_(list(tenant_ids)))
+        statement = (
+            j.update()
+            .where(tuple_(j.c.id, j.c.tenant_id).in_(candidates))
+            .values(lock_owner=node_id, lock_expires_at=now + lock_for)
+            .returning(*M_JOB.columns)
+        )
+        acquired = [M_JOB.record(r) for r in self._rows(statement)]
+        acquired.sort(key=lambda job: (job.due_at, job.id))
+        return acquired
+
+    def lock_job_for_execution(self, job_id: str, node_id: str, now: datetime) -> Job | None:
+        (rows,) = self._fetch(
+            (_SEL_JOB_FOR_EXECUTION, {"id": job_id, "node": node_id, "now": now})
+        )
+        return M_JOB.record(rows[0]) if rows else None
+
+    def record_job_failure(
+        self, job_id: str, node_id: str, message: str, next_due_at: datetime, now: datetime
+    ) -> Job | None:
+        j = s.job
+        row = self.conn.execute(
+            j.update()
+            .where(j.c.id == job_id, j.c.lock_owner == node_id)
+            .values(
+                retries=case((j.c.retries > 0, j.c.retries - 1), else_=0),
+                error_message=message,
+                due_at=next_due_at,
+                lock_owner=None,
+                lock_expires_at=None,
+            )
+            .returning(*M_JOB.columns)
+        ).first()
+        if row is None:
+            return None
+        failed = M_JOB.record(row)
+        if failed.retries == 0 and failed.instance_id is not None:
+            incident = _job_incident(failed, failed.instance_id, now)
+            self.conn.execute(M_INCIDENT.insert, M_INCIDENT.params(incident))
+        return failed
+
+    def set_job_retries(self, job_id: str, retries: int, now: datetime) -> bool:
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, not {retries}")
+        j, i = s.job, s.incident
+        row = self.conn.execute(
+            j.update()
+            .where(j.c.id == job_id)
+            .values(retries=retries, lock_owner=None, lock_expires_at=None)
+            .returning(j.c.instance_id, j.c.tenant_id)
+        ).first()
+        if row is None:
+            return False
+        if retries > 0 and row[0] is not None:
+            self.conn.execute(
+                i.update()
+                .where(
+                    i.c.instance_id == row[0],
+                    i.c.tenant_id == row[1],
+                    i.c.job_id == job_id,
+                    i.c.resolved_at.is_(None),
+                )
+                .values(resolved_at=now)
+            )
+        return True
+
+    def release_job(self, job_id: str, node_id: str) -> None:
+        j = s.job
+        self.conn.execute(
+            j.update()
+            .where(j.c.id == job_id, j.c.lock_owner == node_id)
+            .values(lock_owner=None, lock_expires_at=None)
+        )
+
+    def get_job(self, job_id: str) -> Job | None:
+        (rows,) = self._fetch((_SEL_JOB, {"id": job_id}))
+        return M_JOB.record(rows[0]) if rows else None
+
+    def query_jobs(
+        self,
+        *,
+        instance_id: str | None = None,
+        kind: str | None = None,
+        definition_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        j = s.job
+        statement = M_JOB.select
+        for column, value in (
+            (j.c.instance_id, instance_id),
+            (j.c.kind, kind),
+            (j.c.definition_id, definition_id),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
+        statement = statement.order_by(j.c.due_at, j.c.id).limit(limit)
+        return [M_JOB.record(r) for r in self._rows(statement)]
+
+    def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            if job.instance_id is not None:
+                raise ValueError(
+                    f"job {job.id!r} belongs to instance {job.instance_id!r}:"
+                    " write it through InstanceState.jobs"
+                )
+        try:
+            self._many(M_JOB.insert, [M_JOB.params(job) for job in jobs])
+        except IntegrityError as error:
+            if _is_unique_violation(error):
+                raise self._conflict("a job with one of these ids exists") from error
+            raise
+
+    def delete_jobs(self, job_ids: Sequence[str]) -> None:
+        if job_ids:
+            self.conn.execute(s.job.delete().where(s.job.c.id.in_(list(job_ids))))
+
     # --- idempotency ---
 
     def get_command(self, key: str, tenant_id: str = DEFAULT_TENANT) -> CommandRecord | None:
@@ -1078,6 +1234,27 @@ _SEL_TASK = SEL_TASK_WITH_CANDIDATES.where(s.user_task.c.id == bindparam("id"))
 _SEL_COMMAND = M_COMMAND.select.where(
     s.command_log.c.key == bindparam("key"), s.command_log.c.tenant_id == bindparam("tid")
 )
+_SEL_JOB = M_JOB.select.where(s.job.c.id == bindparam("id"))
+# the executing transaction's check: still ours, still unexpired; then the row is held
+_SEL_JOB_FOR_EXECUTION = _SEL_JOB.where(
+    s.job.c.lock_owner == bindparam("node"), s.job.c.lock_expires_at > bindparam("now")
+).with_for_update()
+
+
+def _job_incident(job: Job, instance_id: str, now: datetime) -> Incident:
+    """The incident of a job of an instance that ran out of retries."""
+    return Incident(
+        id=str(uuid6.uuid7()),
+        instance_id=instance_id,
+        kind="failedJob",
+        message=job.error_message or "job failed",
+        created_at=now,
+        execution_id=job.execution_id,
+        element_id=job.element_id,
+        job_id=job.id,
+        tenant_id=job.tenant_id,
+    )
+
 
 
 
