@@ -347,3 +347,40 @@ def test_terminating_removes_timers_and_subscriptions(
     assert engine.jobs(inst.id) == []
     clock.advance(dt.timedelta(hours=2))
     assert run_due_jobs(engine) == 0
+
+
+def test_async_before_turns_a_failure_into_a_job_that_can_be_retried(
+    engine: ProcessEngine,
+) -> None:
+    doc = process(
+        '<startEvent id="s"/><scriptTask id="calc" scriptFormat="python" camunda:asyncBefore='
+        '"true"><script>fee = amount * rate</script></scriptTask><userTask id="t"/>'
+        '<endEvent id="e"/>' + chain("s", "calc", "t", "e")
+    )
+    engine.deploy(doc)
+    inst = engine.start("p", variables={"amount": 100})  # the caller's command succeeds
+    assert engine.instance(inst.id).active_elements == ["calc"]
+    [job] = engine.jobs(inst.id)
+    assert job.kind == "async-continuation"
+    with pytest.raises(Exception, match="rate"):
+        run_due_jobs(engine)
+    assert engine.instance(inst.id).active_elements == ["calc"]  # rolled back, job kept
+    engine.set_variables(inst.id, {"rate": 2})
+    with engine.store.transaction() as tx:
+        tx.release_job(job.id, "node-1")
+    assert run_due_jobs(engine) == 1
+    assert engine.variables(inst.id)["fee"] == 200
+    assert open_tasks(engine, inst.id) == ["t"]
+
+
+def test_async_after_commits_the_activity_before_moving_on(engine: ProcessEngine) -> None:
+    doc = process(
+        '<startEvent id="s"/><userTask id="t" camunda:asyncAfter="true"/><userTask id="next"/>'
+        '<endEvent id="e"/>' + chain("s", "t", "next", "e")
+    )
+    engine.deploy(doc)
+    inst = engine.start("p")
+    complete(engine, inst.id, "t")
+    assert open_tasks(engine, inst.id) == []
+    assert run_due_jobs(engine) == 1
+    assert open_tasks(engine, inst.id) == ["next"]

@@ -308,13 +308,19 @@ class Executor:
             state.subscriptions.remove(sub)
         self._trigger(state, sub.execution_id, node, variables)
 
-    def fire_timer(self, state: InstanceState, job_id: str) -> None:
-        """A timer job of this instance is due: trigger what waits for it."""
+    def fire_job(self, state: InstanceState, job_id: str) -> None:
+        """A job of this instance is due: a timer fires, or an async continuation goes on."""
         self._require_active(state)
         job = state.jobs.get(job_id)
         if job is None:
             raise NotFound("job", job_id)
         node = self._node(state, job.element_id or "")
+        if job.kind == "async-continuation":
+            state.jobs.remove(job)
+            execution = self._execution(state, job.execution_id or "")
+            step = self._enter_now if job.payload.get("phase") == "before" else self._leave_now
+            self._agenda.append((step, state, execution, node))
+            return
         cycle = job.payload.get("cycle") if _keeps_waiting(node) else None
         following = timers.following(cycle, job.due_at, node.id) if cycle else None
         if following is None:
@@ -399,6 +405,17 @@ class Executor:
         if state.instance.status != ACTIVE:
             return  # the instance ended (terminate, error) while this was queued
         execution.element_id = node.id
+        if isinstance(node, Activity) and node.async_before and not (
+            self._is_mi_inner(state, execution, node)
+        ):
+            self._continue_later(state, execution, node, "before")
+            return
+        self._enter_now(state, execution, node)
+
+    def _enter_now(self, state: InstanceState, execution: Execution, node: FlowNode) -> None:
+        if state.instance.status != ACTIVE:
+            return
+        execution.element_id = node.id
         if (
             isinstance(node, Activity)
             and node.multi_instance is not None
@@ -447,8 +464,39 @@ class Executor:
         store.clear_scope(execution.id)
         if execution.is_mi_body:
             execution.is_mi_body = False
+        if isinstance(node, Activity) and node.async_after:
+            self._continue_later(state, execution, node, "after")
+            return
+        self._leave_now(state, execution, node)
+
+    def _leave_now(self, state: InstanceState, execution: Execution, node: FlowNode) -> None:
+        if state.instance.status != ACTIVE:
+            return
         flows = self._select_outgoing(state, execution, node)
         self._take_all(state, execution, flows)
+
+    def _continue_later(
+        self, state: InstanceState, execution: Execution, node: FlowNode, phase: str
+    ) -> None:
+        """asyncBefore/asyncAfter: end the transaction here; a job goes on from this point,
+        so a failure after it becomes a retried job (and an incident), not a failed call."""
+        execution.state = "waiting"
+        state.executions.touch(execution)
+        inst = state.instance
+        state.jobs.add(
+            Job(
+                id=self.new_id(),
+                kind="async-continuation",
+                due_at=self.now,
+                created_at=self.now,
+                instance_id=inst.id,
+                execution_id=execution.id,
+                element_id=node.id,
+                definition_id=inst.definition_id,
+                payload={"phase": phase},
+                tenant_id=inst.tenant_id,
+            )
+        )
 
     def _take(self, state: InstanceState, execution: Execution, flow: SequenceFlow) -> None:
         execution.arrived_via = flow.id
@@ -1376,8 +1424,10 @@ class Executor:
         body.is_mi_body = False
         body.state = "waiting"
         self._history_end(state, body, "completed")
-        flows = self._select_outgoing(state, body, node)
-        self._take_all(state, body, flows)
+        if node.async_after:
+            self._continue_later(state, body, node, "after")
+            return
+        self._leave_now(state, body, node)
 
     # ------------------------------------------------------------------ call mappings
 

@@ -896,9 +896,7 @@ class ProcessEngine:
             executor = unit.executor()
             if job.instance_id is not None:
                 state = unit.instance(job.instance_id)
-                if job.kind != "timer":
-                    raise IllegalState(f"job '{job_id}' is of unknown kind '{job.kind}'")
-                executor.fire_timer(state, job.id)
+                executor.fire_job(state, job.id)
             else:
                 self._fire_start_timer(unit, executor, job, now)
             self._run(unit, executor)
