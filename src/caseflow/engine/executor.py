@@ -20,6 +20,7 @@ the system.
 from __future__ import annotations
 
 from collections import deque
+from types import MappingProxyType
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -88,6 +89,7 @@ from caseflow.model.elements import (
 )
 
 DEFAULT_MAX_STEPS = 1_000_000
+_NO_VARIABLES: Mapping[str, Any] = MappingProxyType({})
 
 Operation = tuple[Callable[..., None], InstanceState, Execution, Any]
 
@@ -580,7 +582,12 @@ class Executor:
 
     def _user_task(self, state: InstanceState, execution: Execution, node: UserTask) -> None:
         execution.state = "waiting"
-        view = self._view(state, execution)
+        view = self._view_if_needed(
+            state,
+            execution,
+            (node.priority, node.assignee, node.due_date, node.follow_up_date,
+             *node.candidate_users, *node.candidate_groups),
+        )
         inst = state.instance
         task = UserTaskRecord(
             id=self.new_id(),
@@ -629,7 +636,10 @@ class Executor:
                 created_at=self.now,
                 retries=None,
                 priority=resolve_int(
-                    node.priority, self._view(state, execution), node.id, default=0
+                    node.priority,
+                    self._view_if_needed(state, execution, (node.priority,)),
+                    node.id,
+                    default=0,
                 ),
                 business_key=inst.business_key,
                 tenant_id=inst.tenant_id,
@@ -1520,6 +1530,14 @@ class Executor:
             execution,
             {"execution": ExecutionFacade(state, execution, self._store(state))},
         )
+
+    def _view_if_needed(
+        self, state: InstanceState, execution: Execution, values: tuple[Any, ...]
+    ) -> Mapping[str, Any]:
+        """A scope view only when one of ``values`` is an expression: most are literals."""
+        if all(v is None or isinstance(v, str) for v in values):
+            return _NO_VARIABLES
+        return self._view(state, execution)
 
     def _store(self, state: InstanceState) -> VariableStore:
         store = self._vars.get(state.instance.id)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import uuid6
+import uuid_utils
 
 from caseflow.clock import Clock, SystemClock
 from caseflow.engine import timers
@@ -71,7 +71,7 @@ STARTABLE_BY_VERSION: frozenset[str] = frozenset({"Deployed", "Testing"})
 
 def new_id() -> str:
     """A random, time-ordered key (UUID v7): unique across nodes, kind to B-tree indexes."""
-    return str(uuid6.uuid7())
+    return str(uuid_utils.uuid7())
 
 
 class MessageNotCorrelated(NotFound):

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-import uuid6
+import uuid_utils
 
 from caseflow.engine.state import (
     DEFAULT_TENANT,
@@ -389,8 +389,12 @@ class MemoryTransaction(Transaction):
 
     def query_tasks(self, query: TaskQuery) -> list[UserTaskRecord]:
         q = query
+        tasks = self.store.tasks
+        candidates = (
+            tasks.of_instance(q.instance_id) if q.instance_id is not None else tasks.rows.values()
+        )
         found = [
-            t for t in self.store.tasks.rows.values()
+            t for t in candidates
             if (q.instance_id is None or t.instance_id == q.instance_id)
             and (q.process_key is None or t.process_key == q.process_key)
             and (q.element_id is None or t.element_id == q.element_id)
@@ -547,7 +551,7 @@ class MemoryTransaction(Transaction):
         if job.retries == 0 and job.instance_id is not None:
             st.incidents.put(
                 Incident(
-                    id=str(uuid6.uuid7()),
+                    id=str(uuid_utils.uuid7()),
                     instance_id=job.instance_id,
                     kind="failedJob",
                     message=message,

@@ -37,7 +37,7 @@ from operator import attrgetter
 from typing import Any, Generic, TypeVar, cast
 
 import psycopg
-import uuid6
+import uuid_utils
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
@@ -1244,7 +1244,7 @@ _SEL_JOB_FOR_EXECUTION = _SEL_JOB.where(
 def _job_incident(job: Job, instance_id: str, now: datetime) -> Incident:
     """The incident of a job of an instance that ran out of retries."""
     return Incident(
-        id=str(uuid6.uuid7()),
+        id=str(uuid_utils.uuid7()),
         instance_id=instance_id,
         kind="failedJob",
         message=job.error_message or "job failed",
