@@ -336,3 +336,15 @@ def test_inclusive_join_fires_when_the_other_token_turns_away(engine: ProcessEng
     assert open_tasks(engine, inst.id) == ["first"]
     complete(engine, inst.id, "first", toMerge=False)
     assert open_tasks(engine, inst.id) == ["after", "elsewhere"]
+
+
+def test_completing_a_task_returns_the_tasks_it_opened(engine: ProcessEngine) -> None:
+    engine.deploy(PARALLEL)
+    inst = engine.start("p")
+    a, b, c = sorted(engine.tasks(TaskQuery(instance_id=inst.id)), key=lambda t: t.element_id)
+    assert engine.complete_task(a.id) == []
+    assert engine.complete_task(b.id) == []
+    [after] = engine.complete_task(c.id)
+    assert after.element_id == "after"
+    assert [t.id for t in engine.complete_task(after.id, idempotency_key="k")] == []
+    assert engine.complete_task(after.id, idempotency_key="k") == []

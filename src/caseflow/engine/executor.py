@@ -20,9 +20,9 @@ the system.
 from __future__ import annotations
 
 from collections import deque
-from types import MappingProxyType
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from caseflow.engine import timers
@@ -1695,7 +1695,9 @@ def _mi(node: Activity) -> MultiInstance:
     return node.multi_instance
 
 
-def _names(values: tuple[Any, ...], view: ScopeView, element_id: str) -> tuple[str, ...]:
+def _names(
+    values: tuple[Any, ...], view: Mapping[str, Any], element_id: str
+) -> tuple[str, ...]:
     """Candidate users or groups: literals and expressions, lists flattened."""
     result: list[str] = []
     for value in values:

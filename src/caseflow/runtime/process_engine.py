@@ -586,12 +586,14 @@ class ProcessEngine:
         outcome: str | None = None,
         idempotency_key: str | None = None,
         authorize: Callable[[Transaction, UserTaskRecord], None] | None = None,
-    ) -> None:
-        """Complete a user task and move its process on.
+    ) -> list[UserTaskRecord]:
+        """Complete a user task and move its process on; returns the user tasks this
+        opened (the next steps), so a client needs no second query to find them.
 
         ``authorize`` runs inside the transaction with the task as stored, before
         anything changes; it refuses by raising (the human-work layer checks grants).
         """
+        opened: list[UserTaskRecord] = []
 
         def body(unit: _Unit) -> dict[str, Any]:
             task = unit.tx.get_task(task_id)
@@ -603,9 +605,25 @@ class ProcessEngine:
             executor = unit.executor()
             executor.complete_task(state, task_id, variables, user=user, outcome=outcome)
             self._run(unit, executor)
-            return {"instance_id": task.instance_id, "task_id": task_id}
+            opened[:] = [
+                t
+                for each in unit.states.values()
+                for t in each.tasks.changes()[0]
+                if t.status not in ("COMPLETED", "CANCELLED")
+            ]
+            return {
+                "instance_id": task.instance_id,
+                "task_id": task_id,
+                "opened": [t.id for t in opened],
+            }
 
-        self._command("complete_task", body, idempotency_key=idempotency_key)
+        result = self._command("complete_task", body, idempotency_key=idempotency_key)
+        if [t.id for t in opened] == result["opened"]:
+            return opened
+        # an answer to a retried call: the tasks as they stand now
+        return self._read(
+            lambda tx: [t for i in result["opened"] if (t := tx.get_task(i)) is not None]
+        )
 
     # ------------------------------------------------------------------ external tasks
 
