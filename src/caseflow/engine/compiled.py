@@ -37,6 +37,22 @@ if TYPE_CHECKING:
     from caseflow.expr import Expression
 
 
+@dataclass(frozen=True, slots=True)
+class NodePlan:
+    """What the executor asks of a node on every pass, answered once per definition."""
+
+    node: FlowNode
+    single_flow: SequenceFlow | None  # the one outgoing flow, unconditional: no choice
+    is_activity: bool
+    multi_instance: bool
+    async_before: bool
+    async_after: bool
+    has_inputs: bool
+    has_outputs: bool
+    holder: bool  # its executions may hold subscriptions or timers
+    waiting_boundaries: bool
+
+
 @dataclass(slots=True)
 class ExecutableProcess:
     process: Process
@@ -56,6 +72,7 @@ class ExecutableProcess:
     event_starts: dict[str, tuple[tuple[SubProcess, StartEvent], ...]] = field(default_factory=dict)
     # nodes whose executions may hold subscriptions or timer jobs
     holders: frozenset[str] = frozenset()
+    plans: dict[str, NodePlan] = field(default_factory=dict)
     _upstream: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
@@ -158,7 +175,32 @@ def prepare(process: Process, definitions: Definitions | None = None) -> Executa
             holders.add(node.id)
     ex.event_starts = {k: tuple(v) for k, v in event_starts.items()}
     ex.holders = frozenset(holders)
+    ex.plans = {node.id: _plan(ex, node) for node in process.all_nodes.values()}
     return ex
+
+
+def _plan(ex: ExecutableProcess, node: FlowNode) -> NodePlan:
+    flows = ex.outgoing.get(node.id, ())
+    single = (
+        flows[0]
+        if len(flows) == 1 and flows[0].condition is None and node.id not in ex.default_flow
+        else None
+    )
+    activity = node if isinstance(node, Activity) else None
+    inputs = getattr(node, "input_mappings", ())
+    outputs = getattr(node, "output_mappings", ())
+    return NodePlan(
+        node=node,
+        single_flow=single,
+        is_activity=activity is not None,
+        multi_instance=activity is not None and activity.multi_instance is not None,
+        async_before=activity is not None and activity.async_before,
+        async_after=activity is not None and activity.async_after,
+        has_inputs=bool(inputs),
+        has_outputs=bool(outputs),
+        holder=node.id in ex.holders,
+        waiting_boundaries=node.id in ex.waiting_boundaries,
+    )
 
 
 def _waits(node: Event) -> bool:

@@ -114,6 +114,7 @@ class Executor:
         self._vars: dict[str, VariableStore] = {}
         self._new_history: dict[str, ActivityRecord] = {}
         self._models: dict[str, ExecutableProcess] = {}
+        self._last_model: tuple[str | None, ExecutableProcess] = (None, None)  # type: ignore[assignment]
         self.thrown_signals: list[tuple[str, str]] = []  # (signal name, tenant), for the runtime
 
     # ------------------------------------------------------------------ commands
@@ -407,8 +408,9 @@ class Executor:
         if state.instance.status != ACTIVE:
             return  # the instance ended (terminate, error) while this was queued
         execution.element_id = node.id
-        if isinstance(node, Activity) and node.async_before and not (
-            self._is_mi_inner(state, execution, node)
+        plan = self._ex(state).plans[node.id]
+        if plan.async_before and not (
+            plan.multi_instance and self._is_mi_inner(state, execution, node)
         ):
             self._continue_later(state, execution, node, "before")
             return
@@ -418,27 +420,15 @@ class Executor:
         if state.instance.status != ACTIVE:
             return
         execution.element_id = node.id
-        if (
-            isinstance(node, Activity)
-            and node.multi_instance is not None
-            and not (self._is_mi_inner(state, execution, node))
-        ):
-            self._start_multi_instance(state, execution, node)
+        plan = self._ex(state).plans[node.id]
+        if plan.multi_instance and not self._is_mi_inner(state, execution, node):
+            self._start_multi_instance(state, execution, node)  # type: ignore[arg-type]
             return
         self._history_start(state, execution, node)
-        if (
-            isinstance(node, Activity)
-            and node.id in self._ex(state).waiting_boundaries
-            and not (
-                node.multi_instance is not None  # an inner instance: the body holds them
-            )
-        ):
+        if plan.waiting_boundaries and not plan.multi_instance:  # else the body holds them
             self._attach_boundaries(state, execution, node)
-        if (isinstance(node, Activity) and node.input_mappings) or (
-            isinstance(node, StartEvent | EndEvent | IntermediateThrowEvent)
-            and (node.input_mappings)
-        ):
-            self._apply_inputs(state, execution, node.input_mappings, node.id)
+        if plan.has_inputs:
+            self._apply_inputs(state, execution, node.input_mappings, node.id)  # type: ignore[attr-defined]
         behaviour = _ENTER.get(type(node))
         if behaviour is None:
             raise ExecutionError(f"a {node.kind} is not executable", element_id=node.id)
@@ -447,32 +437,35 @@ class Executor:
     def _leave(self, state: InstanceState, execution: Execution, node: FlowNode) -> None:
         if state.instance.status != ACTIVE:
             return
+        plan = self._ex(state).plans[node.id]
         store = self._store(state)
-        outputs: tuple[IoMapping, ...] = getattr(node, "output_mappings", ())
-        if outputs:
+        if plan.has_outputs:
             parent = self._parent(state, execution)
+            outputs: tuple[IoMapping, ...] = node.output_mappings  # type: ignore[attr-defined]
             values = self._evaluate_mappings(state, execution, outputs, node.id)
             for name, value in values.items():
                 store.set(parent, name, value)
         self._history_end(state, execution, "completed")
-        self._drop_attachments(state, execution)
-        if (
-            isinstance(node, Activity)
-            and node.multi_instance is not None
-            and (self._is_mi_inner(state, execution, node))
-        ):
-            self._complete_mi_inner(state, execution, node)
+        if plan.holder:
+            self._drop_held_by(state, execution.id)
+        if plan.multi_instance and self._is_mi_inner(state, execution, node):
+            self._complete_mi_inner(state, execution, node)  # type: ignore[arg-type]
             return
         store.clear_scope(execution.id)
         if execution.is_mi_body:
             execution.is_mi_body = False
-        if isinstance(node, Activity) and node.async_after:
+        if plan.async_after:
             self._continue_later(state, execution, node, "after")
             return
         self._leave_now(state, execution, node)
 
     def _leave_now(self, state: InstanceState, execution: Execution, node: FlowNode) -> None:
         if state.instance.status != ACTIVE:
+            return
+        single = self._ex(state).plans[node.id].single_flow
+        if single is not None:  # the common case: one way on, nothing to decide
+            execution.state = "waiting"
+            self._agenda.append((self._take, state, execution, single))
             return
         flows = self._select_outgoing(state, execution, node)
         self._take_all(state, execution, flows)
@@ -585,8 +578,14 @@ class Executor:
         view = self._view_if_needed(
             state,
             execution,
-            (node.priority, node.assignee, node.due_date, node.follow_up_date,
-             *node.candidate_users, *node.candidate_groups),
+            (
+                node.priority,
+                node.assignee,
+                node.due_date,
+                node.follow_up_date,
+                *node.candidate_users,
+                *node.candidate_groups,
+            ),
         )
         inst = state.instance
         task = UserTaskRecord(
@@ -1564,10 +1563,13 @@ class Executor:
     def _ex(self, state: InstanceState) -> ExecutableProcess:
         """The prepared model of ``state``'s definition, asked of the world once."""
         definition_id = state.instance.definition_id
+        if definition_id is self._last_model[0]:  # nearly every call: the same definition
+            return self._last_model[1]
         found = self._models.get(definition_id)
         if found is None:
             found = self.world.executable(definition_id)
             self._models[definition_id] = found
+        self._last_model = (definition_id, found)
         return found
 
     def _new_execution(
@@ -1695,9 +1697,7 @@ def _mi(node: Activity) -> MultiInstance:
     return node.multi_instance
 
 
-def _names(
-    values: tuple[Any, ...], view: Mapping[str, Any], element_id: str
-) -> tuple[str, ...]:
+def _names(values: tuple[Any, ...], view: Mapping[str, Any], element_id: str) -> tuple[str, ...]:
     """Candidate users or groups: literals and expressions, lists flattened."""
     result: list[str] = []
     for value in values:

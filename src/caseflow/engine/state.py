@@ -289,9 +289,12 @@ class Table(Generic[R]):
         )
 
     def reset_journal(self) -> None:
-        self._inserted.clear()
-        self._updated.clear()
-        self._deleted.clear()
+        if self._inserted:
+            self._inserted.clear()
+        if self._updated:
+            self._updated.clear()
+        if self._deleted:
+            self._deleted.clear()
 
 
 @dataclass(slots=True)
@@ -338,7 +341,15 @@ class InstanceState:
 
     def reset_journal(self) -> None:
         """Forget the journal after storage wrote it."""
-        for table in self.tables().values():
+        for table in (
+            self.executions,
+            self.variables,
+            self.tasks,
+            self.external_tasks,
+            self.subscriptions,
+            self.jobs,
+            self.incidents,
+        ):
             table.reset_journal()
         self.history.clear()
         self.history_updates.clear()
