@@ -133,12 +133,18 @@ def _print_problems(problems: list[Problem]) -> None:
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    all_processes: Annotated[
+        bool,
+        typer.Option("--all", help="Also check processes marked isExecutable=\"false\"."),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Check a BPMN file: parse it, apply the rules, say what caseflow cannot run."""
     engine = ProcessEngine(_memory_store())
     try:
-        problems = engine.validate(file.read_bytes(), resource_name=file.name)
+        problems = engine.validate(
+            file.read_bytes(), resource_name=file.name, executable_only=not all_processes
+        )
     except DefinitionError as exc:
         if as_json:
             _emit_json(

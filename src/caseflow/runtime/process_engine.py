@@ -285,10 +285,21 @@ class ProcessEngine:
 
     # ------------------------------------------------------------------ definitions
 
-    def validate(self, source: bytes | str, *, resource_name: str | None = None) -> list[Problem]:
-        """Every problem with a document: parse warnings, rule errors, what cannot run."""
+    def validate(
+        self,
+        source: bytes | str,
+        *,
+        resource_name: str | None = None,
+        executable_only: bool = True,
+    ) -> list[Problem]:
+        """Every problem with a document: parse warnings, rule errors, what cannot run.
+
+        ``executable_only=False`` also checks processes marked isExecutable="false"
+        (documentation models), for the modelling rules only.
+        """
         parsed = parse_bpmn(source, resource_name=resource_name)
-        problems = list(validate(parsed.definitions))  # includes the parser's own
+        # validate() includes the parser's own problems
+        problems = list(validate(parsed.definitions, executable_only=executable_only))
         for process in parsed.definitions.executable_processes:
             problems.extend(unsupported(process))
         return problems
