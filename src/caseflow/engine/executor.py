@@ -28,6 +28,12 @@ from typing import Any
 from caseflow.engine import timers
 from caseflow.engine.compiled import ExecutableProcess
 from caseflow.engine.context import DefinitionRef, World
+from caseflow.engine.events import (
+    keeps_waiting,
+    matching_error_boundary,
+    matching_escalation_boundary,
+    matching_start,
+)
 from caseflow.engine.state import (
     ACTIVE,
     COMPLETED,
@@ -307,7 +313,7 @@ class Executor:
         if sub is None:
             raise NotFound("event subscription", subscription_id)
         node = self._node(state, sub.element_id)
-        if not _keeps_waiting(node):
+        if not keeps_waiting(node):
             state.subscriptions.remove(sub)
         self._trigger(state, sub.execution_id, node, variables)
 
@@ -324,7 +330,7 @@ class Executor:
             step = self._enter_now if job.payload.get("phase") == "before" else self._leave_now
             self._agenda.append((step, state, execution, node))
             return
-        cycle = job.payload.get("cycle") if _keeps_waiting(node) else None
+        cycle = job.payload.get("cycle") if keeps_waiting(node) else None
         following = timers.following(cycle, job.due_at, node.id) if cycle else None
         if following is None:
             state.jobs.remove(job)
@@ -1000,7 +1006,7 @@ class Executor:
         while current is not None:
             node = ex.node(current.element_id)
             if isinstance(node, SubProcess) and not current.is_mi_body:
-                handler = _matching_start(ex, node.id, ErrorEventDefinition, code)
+                handler = matching_start(ex, node.id, ErrorEventDefinition, code)
                 if handler is not None:
                     self._set_error_variables(state, current, handler[1], code, message)
                     self._start_event_subprocess(state, current, *handler)
@@ -1011,12 +1017,12 @@ class Executor:
                 and (self._is_mi_inner(state, current, node))
             )
             if not is_inner:
-                boundary = _matching_boundary(ex, current.element_id, code)
+                boundary = matching_error_boundary(ex, current.element_id, code)
                 if boundary is not None:
                     self._catch_error(state, current, boundary, code, message)
                     return
             current = self._parent(state, current)
-        handler = _matching_start(ex, ex.process.id, ErrorEventDefinition, code)
+        handler = matching_start(ex, ex.process.id, ErrorEventDefinition, code)
         if handler is not None:
             self._set_error_variables(state, None, handler[1], code, message)
             self._start_event_subprocess(state, None, *handler)
@@ -1263,7 +1269,7 @@ class Executor:
             scope_id = ex.process.id if current is None else current.element_id
             node = ex.node(scope_id) if current is not None else None
             if current is None or (isinstance(node, SubProcess) and not current.is_mi_body):
-                handler = _matching_start(ex, scope_id, EscalationEventDefinition, code)
+                handler = matching_start(ex, scope_id, EscalationEventDefinition, code)
                 if handler is not None:
                     self._start_event_subprocess(state, current, *handler)
                     return handler[1].is_interrupting
@@ -1274,7 +1280,7 @@ class Executor:
                 and node.multi_instance is not None
                 and self._is_mi_inner(state, current, node)
             ):
-                boundary = _matching_escalation_boundary(ex, current.element_id, code)
+                boundary = matching_escalation_boundary(ex, current.element_id, code)
                 if boundary is not None:
                     self._fire_boundary(state, current, boundary)
                     return boundary.cancel_activity
@@ -1285,7 +1291,7 @@ class Executor:
             self._remember(parent)
             call = parent.executions.get(inst.parent_execution_id or "")
             if call is not None:
-                boundary = _matching_escalation_boundary(self._ex(parent), call.element_id, code)
+                boundary = matching_escalation_boundary(self._ex(parent), call.element_id, code)
                 if boundary is not None:
                     self._fire_boundary(parent, call, boundary)
                     return boundary.cancel_activity
@@ -1715,73 +1721,6 @@ def _names(values: tuple[Any, ...], view: Mapping[str, Any], element_id: str) ->
         else:
             result.extend(part.strip() for part in str(evaluated).split(",") if part.strip())
     return tuple(dict.fromkeys(result))
-
-
-def _keeps_waiting(node: FlowNode) -> bool:
-    """A non-interrupting boundary or event-subprocess start waits on after firing."""
-    if isinstance(node, BoundaryEvent):
-        return not node.cancel_activity
-    if isinstance(node, StartEvent):
-        return not node.is_interrupting
-    return False
-
-
-def _matching_start(
-    ex: ExecutableProcess, scope_id: str, kind: type, code: str | None
-) -> tuple[SubProcess, StartEvent] | None:
-    """The event subprocess of ``scope_id`` whose error/escalation start catches ``code``;
-    one naming the code wins over a catch-all."""
-    catch_all = None
-    for esp, start in ex.event_starts.get(scope_id, ()):
-        for definition in start.event_definitions:
-            if not isinstance(definition, kind):
-                continue
-            ref = getattr(definition, "error_ref", None) or getattr(
-                definition, "escalation_ref", None
-            )
-            if ref is None:
-                catch_all = catch_all or (esp, start)
-            elif _code_of(ex, ref) == code:
-                return esp, start
-    return catch_all
-
-
-def _code_of(ex: ExecutableProcess, ref: str) -> str:
-    if ref in ex.errors:
-        return ex.errors[ref][0] or ref
-    if ref in ex.escalations:
-        return ex.escalations[ref] or ref
-    return ref
-
-
-def _matching_escalation_boundary(
-    ex: ExecutableProcess, activity_id: str, code: str | None
-) -> BoundaryEvent | None:
-    catch_all = None
-    for boundary in ex.boundaries.get(activity_id, ()):
-        for definition in boundary.event_definitions:
-            if not isinstance(definition, EscalationEventDefinition):
-                continue
-            if definition.escalation_ref is None:
-                catch_all = catch_all or boundary
-            elif _code_of(ex, definition.escalation_ref) == code:
-                return boundary
-    return catch_all
-
-
-def _matching_boundary(ex: ExecutableProcess, activity_id: str, code: str) -> BoundaryEvent | None:
-    catch_all: BoundaryEvent | None = None
-    for boundary in ex.error_boundaries(activity_id):
-        for definition in boundary.event_definitions:
-            if not isinstance(definition, ErrorEventDefinition):
-                continue
-            if definition.error_ref is None:
-                catch_all = catch_all or boundary
-                continue
-            error_code = ex.errors.get(definition.error_ref, (None, None))[0]
-            if (error_code or definition.error_ref) == code:
-                return boundary
-    return catch_all
 
 
 _ENTER: dict[type, Callable[[Executor, InstanceState, Execution, Any], None]] = {
