@@ -583,6 +583,66 @@ def db_upgrade(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
     out.print("database schema is up to date")
 
 
+@app.command("executor")
+def executor_command(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    node_id: Annotated[
+        str | None, typer.Option("--node-id", help="Unique per process; default host:pid:random.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Jobs run at once.")] = 4,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Jobs locked per acquire.")
+    ] = 32,
+    lock_for: Annotated[
+        float, typer.Option("--lock-for", min=0.1, help="Seconds a job may run before another"
+                            " node may take it over.")
+    ] = 300.0,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", min=0.01, help="Seconds between polls when idle.")
+    ] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Run what is due now, then exit.")] = False,
+) -> None:
+    """Run due jobs (timers, async continuations, retries) until SIGINT or SIGTERM.
+
+    Start as many as you like, on as many machines, against one PostgreSQL: each job runs
+    once. On SIGINT/SIGTERM running jobs finish and locked, unstarted ones are released.
+    """
+    import logging
+    import signal
+    import threading
+
+    from caseflow.time.jobs import JobExecutor
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    engine = _engine(database_url)
+    runner = JobExecutor(
+        engine,
+        node_id=node_id,
+        batch_size=batch_size,
+        max_workers=workers,
+        lock_for=dt.timedelta(seconds=lock_for),
+        poll_interval=dt.timedelta(seconds=poll_interval),
+    )
+    try:
+        if once:
+            count = runner.run_until_idle()
+            out.print(f"{count} job(s) acquired: {runner.stats.as_dict()}", highlight=False)
+            return
+        stop = threading.Event()
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, lambda _s, _f: stop.set()) for sig in handled}
+        out.print(f"job executor {runner.node_id} running; Ctrl-C to stop", highlight=False)
+        try:
+            runner.run_forever(stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        out.print(f"job executor stopped: {runner.stats.as_dict()}", highlight=False)
+    finally:
+        engine.store.close()
+
+
 def main() -> None:
     try:
         app()

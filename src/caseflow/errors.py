@@ -15,6 +15,7 @@ act on it (element id, line, expression, instance id) as attributes, not only in
     ├── NotFound                     an unknown id or key (definition, instance, task, ...)
     ├── IllegalState                 a command that the current state does not allow
     │   └── InstanceNotActive        the instance is suspended or has ended
+    ├── Forbidden                    the acting user's grants do not cover the operation now
     ├── ExecutionError               the process itself cannot go on (no outgoing flow, ...)
     │   └── StepLimitExceeded        a command ran more steps than allowed (runaway loop)
     └── ConcurrencyConflict          another transaction changed the same instance first;
@@ -158,6 +159,16 @@ class InstanceNotActive(IllegalState):
         super().__init__(f"process instance '{instance_id}' is {status}, not ACTIVE")
         self.instance_id = instance_id
         self.status = status
+
+
+class Forbidden(CaseflowError):
+    """The acting user may not do this: no valid grant covers it at this moment."""
+
+    code = "forbidden"
+
+    def __init__(self, message: str, *, user: str | None = None) -> None:
+        super().__init__(message)
+        self.user = user
 
 
 class ExecutionError(CaseflowError):

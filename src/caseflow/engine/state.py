@@ -123,6 +123,9 @@ class UserTaskRecord:
     completed_by: str | None = None
     outcome: str | None = None
     tenant_id: str = DEFAULT_TENANT
+    # set by the human-work layer when a task is assigned as it is created (routing,
+    # auto-assignment); it travels with the record because the row is not written yet
+    claimed_at: datetime | None = None
 
 
 @dataclass(slots=True)

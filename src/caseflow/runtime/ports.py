@@ -12,7 +12,7 @@ when another transaction got there first; the runtime then rolls back and retrie
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -322,9 +322,15 @@ class TaskChanges:
     created: list[UserTaskRecord] = field(default_factory=list)
     completed: list[UserTaskRecord] = field(default_factory=list)
     cancelled: list[UserTaskRecord] = field(default_factory=list)
+    # the variables a task sees as the command left them (process scope overlaid by the
+    # locals of its enclosing scopes); not written yet either, so only the engine knows
+    variables: Callable[[UserTaskRecord], Mapping[str, Any]] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.created or self.completed or self.cancelled)
+
+    def task_variables(self, task: UserTaskRecord) -> Mapping[str, Any]:
+        return {} if self.variables is None else self.variables(task)
 
 
 class TaskListener(abc.ABC):

@@ -180,7 +180,7 @@ class _Unit(World):
         )
 
     def task_changes(self) -> TaskChanges:
-        changes = TaskChanges()
+        changes = TaskChanges(variables=self.task_variables)
         for state in self.states.values():
             inserted, updated, _ = state.tasks.changes()
             changes.created.extend(t for t in inserted if t.status != "CANCELLED")
@@ -190,6 +190,25 @@ class _Unit(World):
                 elif task.status == "CANCELLED":
                     changes.cancelled.append(task)
         return changes
+
+    def task_variables(self, task: UserTaskRecord) -> dict[str, Any]:
+        """What ``task`` sees now: process variables, then each enclosing scope's locals."""
+        state = self.states.get(task.instance_id)
+        if state is None:
+            return {}
+        scopes: list[str] = []
+        scope_id: str | None = task.execution_id
+        while scope_id is not None and scope_id not in scopes:
+            scopes.append(scope_id)
+            execution = state.executions.get(scope_id)
+            scope_id = execution.parent_id if execution is not None else None
+        by_scope: dict[str | None, dict[str, Any]] = {}
+        for variable in state.variables:
+            by_scope.setdefault(variable.scope_id, {})[variable.name] = variable.value
+        seen = dict(by_scope.get(None, {}))
+        for scope in reversed(scopes):
+            seen.update(by_scope.get(scope, {}))
+        return seen
 
     def save_all(self) -> None:
         for state in self.states.values():

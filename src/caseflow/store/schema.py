@@ -35,6 +35,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -500,6 +501,389 @@ command_log = Table(
     Column("created_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "key"),
     Index("ix_command_log_created_at", "created_at"),
+)
+
+# --- business calendars (caseflow.time) ------------------------------------------------
+
+OVERRIDE_KINDS = ("HOLIDAY", "WORKING_DAY")
+
+# working hours as JSON: {"mon": ["08:00-12:00", "13:00-17:00"], ...}; holidays come
+# from the ``holidays`` package for ``holiday_country`` plus the overrides below
+business_calendar = Table(
+    "business_calendar",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("name", String(255), nullable=False),
+    Column("zone", String(64), nullable=False),
+    Column("weekly_hours", _json(), nullable=False),
+    Column("makeup_hours", _json()),
+    Column("holiday_country", String(8)),
+    Column("holiday_subdivision", String(16)),
+    Column("description", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+# an administrator's decision about one date: a decree's day off or a worked Saturday
+calendar_override = Table(
+    "calendar_override",
+    metadata,
+    _id("id"),
+    _tenant(),
+    _id("calendar_id"),
+    Column("day", Date, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("hours", _json()),
+    Column("reason", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(255)),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    ForeignKeyConstraint(
+        ["calendar_id", "tenant_id"],
+        ["business_calendar.id", "business_calendar.tenant_id"],
+        ondelete="CASCADE",
+    ),
+    UniqueConstraint("calendar_id", "tenant_id", "day"),
+    CheckConstraint(_in("kind", OVERRIDE_KINDS), name="kind"),
+)
+
+# --- human work (caseflow.work): organisation, queues, routing, task history, cases ---
+#
+# Keys are the caller's text ids with ``tenant_id``, like the runtime rows. No foreign key
+# points from these tables at runtime rows: the routing listener writes them in the
+# command's transaction *before* the engine inserts the instance and its tasks.
+
+ROLE_TYPES = ("SYSTEM", "DEPARTMENT", "CUSTOM")
+QUEUE_TYPES = ("STANDARD", "PRIORITY", "SPECIALIZED", "OVERFLOW")
+ASSIGNMENT_STRATEGIES = ("ROUND_ROBIN", "LEAST_LOADED", "SKILL_BASED", "PRIORITY_WEIGHTED")
+TASK_ACTIONS = (
+    "CREATE", "ASSIGN", "OVERFLOW", "CLAIM", "UNCLAIM", "COMPLETE", "DELEGATE", "RESOLVE",
+    "REASSIGN", "ESCALATE", "CANCEL", "COMMENT", "UPDATE",
+)
+CLAIMABLE_TASK_STATUSES = ("ESCALATED", "OPEN")
+
+# user_task: what the human-work layer keeps beyond the engine's record (claimed_at is in
+# the record: it is set as a task is created, before the row is written)
+WORK_TASK_COLUMNS = (
+    "claimed_at", "claimed_by", "owner", "task_type", "escalation_level", "escalated_at",
+    "task_data", "form_data", "outcome_reason",
+)
+for _column in (
+    Column("claimed_at", UTCDateTime),
+    Column("claimed_by", String(255)),
+    Column("owner", String(255)),  # a delegated task's owner; the delegate is the assignee
+    Column("task_type", String(32), nullable=False, server_default="USER_TASK"),
+    Column("escalation_level", Integer, nullable=False, server_default=text("0")),
+    Column("escalated_at", UTCDateTime),
+    Column("task_data", _json()),
+    Column("form_data", _json()),
+    Column("outcome_reason", Text),
+):
+    user_task.append_column(_column)
+Index(
+    "ix_user_task_owner", user_task.c.owner, user_task.c.tenant_id,
+    postgresql_where=text("owner IS NOT NULL"), sqlite_where=text("owner IS NOT NULL"),
+)
+Index(
+    "ix_user_task_case", user_task.c.case_id, user_task.c.tenant_id,
+    postgresql_where=text("case_id IS NOT NULL"), sqlite_where=text("case_id IS NOT NULL"),
+)
+Index(
+    "ix_user_task_business_key", user_task.c.business_key, user_task.c.tenant_id,
+    postgresql_where=text("business_key IS NOT NULL"),
+    sqlite_where=text("business_key IS NOT NULL"),
+)
+# Each task row is rewritten a few times (routed, claimed, completed): room for those
+# versions on the same page, and a vacuum that keeps up with a busy claim queue.
+USER_TASK_STORAGE = {
+    "fillfactor": 80,
+    "autovacuum_vacuum_scale_factor": 0.02,
+    "autovacuum_vacuum_threshold": 1000,
+    "autovacuum_vacuum_insert_scale_factor": 0.05,
+    "autovacuum_analyze_scale_factor": 0.02,
+    "autovacuum_vacuum_cost_delay": 1,
+}
+# The claimable set turns over completely: vacuum it at a small fixed number of dead
+# rows, at full speed (it is small, so each run is short).
+QUEUE_ITEM_STORAGE = {
+    "autovacuum_vacuum_scale_factor": 0,
+    "autovacuum_vacuum_threshold": 500,
+    "autovacuum_vacuum_insert_scale_factor": 0,
+    "autovacuum_vacuum_insert_threshold": 1000,
+    "autovacuum_analyze_scale_factor": 0.05,
+    "autovacuum_vacuum_cost_delay": 0,
+}
+user_task.dialect_kwargs["postgresql_with"] = USER_TASK_STORAGE
+
+
+def _tenant_fk(columns: list[str], table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        [*columns, "tenant_id"], [f"{table}.id", f"{table}.tenant_id"]
+    )
+
+
+work_department = Table(
+    "work_department",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("code", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    _id("parent_id", nullable=True),
+    Column("description", Text),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    UniqueConstraint("tenant_id", "code"),
+    _tenant_fk(["parent_id"], "work_department"),
+)
+
+work_user = Table(
+    "work_user",
+    metadata,
+    Column("id", String(255), nullable=False),  # the login / subject the caller acts as
+    _tenant(),
+    Column("name", String(255), nullable=False),
+    Column("email", String(255)),
+    _id("department_id", nullable=True),
+    Column("experience_level", Integer, nullable=False),  # 1 junior .. 4 expert
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deactivated_at", UTCDateTime),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    _tenant_fk(["department_id"], "work_department"),
+    CheckConstraint("experience_level BETWEEN 1 AND 4", name="experience_level"),
+)
+
+work_queue = Table(
+    "work_queue",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("name", String(255), nullable=False),  # what user_task.queue holds
+    Column("type", String(16), nullable=False),
+    _id("department_id", nullable=True),
+    Column("description", Text),
+    Column("max_capacity", Integer),  # open tasks; NULL: unbounded
+    Column("sla_minutes", Integer),
+    Column("priority_weights", _json()),  # {"<min priority>": weight, ...}
+    _id("overflow_queue_id", nullable=True),
+    Column("min_experience", Integer),  # skill-based assignment: the least experience
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    UniqueConstraint("tenant_id", "name"),
+    _tenant_fk(["department_id"], "work_department"),
+    _tenant_fk(["overflow_queue_id"], "work_queue"),
+    CheckConstraint(_in("type", QUEUE_TYPES), name="type"),
+)
+
+work_role = Table(
+    "work_role",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("code", String(255), nullable=False),  # what BPMN candidate groups name
+    Column("name", String(255), nullable=False),
+    Column("type", String(16), nullable=False),
+    _id("department_id", nullable=True),
+    _id("queue_id", nullable=True),  # the queue its holders work, if any
+    Column("can_manage", Boolean, nullable=False),  # reassign, escalate, cancel, ...
+    Column("description", Text),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    UniqueConstraint("tenant_id", "code"),
+    _tenant_fk(["department_id"], "work_department"),
+    _tenant_fk(["queue_id"], "work_queue"),
+    CheckConstraint(_in("type", ROLE_TYPES), name="type"),
+)
+
+work_grant = Table(
+    "work_grant",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("user_id", String(255), nullable=False),
+    _id("role_id"),
+    Column("granted_by", String(255), nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("valid_from", UTCDateTime, nullable=False),
+    Column("valid_until", UTCDateTime),  # exclusive; NULL: until revoked
+    Column("is_primary", Boolean, nullable=False),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    ForeignKeyConstraint(["user_id", "tenant_id"], ["work_user.id", "work_user.tenant_id"]),
+    _tenant_fk(["role_id"], "work_role"),
+    # "does this user hold a valid grant of a role that ...": one index range per user
+    Index("ix_work_grant_user", "user_id", "tenant_id", "role_id", "valid_from", "valid_until"),
+    Index("ix_work_grant_role", "role_id", "tenant_id"),
+)
+
+work_skill = Table(
+    "work_skill",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("code", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    UniqueConstraint("tenant_id", "code"),
+)
+
+work_user_skill = Table(
+    "work_user_skill",
+    metadata,
+    Column("user_id", String(255), nullable=False),
+    _tenant(),
+    _id("skill_id"),
+    Column("level", Integer, nullable=False),  # 1 .. 5
+    PrimaryKeyConstraint("user_id", "tenant_id", "skill_id"),
+    ForeignKeyConstraint(
+        ["user_id", "tenant_id"], ["work_user.id", "work_user.tenant_id"], ondelete="CASCADE"
+    ),
+    _tenant_fk(["skill_id"], "work_skill"),
+    CheckConstraint("level BETWEEN 1 AND 5", name="level"),
+)
+
+work_queue_skill = Table(
+    "work_queue_skill",
+    metadata,
+    _id("queue_id"),
+    _tenant(),
+    _id("skill_id"),
+    Column("min_level", Integer, nullable=False),
+    PrimaryKeyConstraint("queue_id", "tenant_id", "skill_id"),
+    ForeignKeyConstraint(
+        ["queue_id", "tenant_id"], ["work_queue.id", "work_queue.tenant_id"], ondelete="CASCADE"
+    ),
+    _tenant_fk(["skill_id"], "work_skill"),
+    CheckConstraint("min_level BETWEEN 1 AND 5", name="min_level"),
+)
+
+work_queue_assignment = Table(
+    "work_queue_assignment",
+    metadata,
+    _id("id"),
+    _tenant(),
+    _id("queue_id"),
+    _id("role_id"),
+    Column("strategy", String(32), nullable=False),
+    Column("auto_assign", Boolean, nullable=False),
+    Column("max_tasks_per_user", Integer, nullable=False),
+    Column("priority_level", Integer, nullable=False),  # several auto-assigning: highest first
+    Column("active", Boolean, nullable=False),
+    Column("last_assigned_user", String(255)),  # the round-robin cursor
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    UniqueConstraint("tenant_id", "queue_id", "role_id"),
+    _tenant_fk(["queue_id"], "work_queue"),
+    _tenant_fk(["role_id"], "work_role"),
+    CheckConstraint(_in("strategy", ASSIGNMENT_STRATEGIES), name="strategy"),
+    Index("ix_work_queue_assignment_role", "role_id", "tenant_id", "queue_id"),
+)
+
+work_routing_rule = Table(
+    "work_routing_rule",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("name", String(255), nullable=False),
+    Column("position", Integer, nullable=False),  # lowest first; the first match wins
+    Column("process_key", String(255)),  # NULL: any process
+    Column("element_id", String(255)),  # NULL: any user task
+    Column("condition", Text),  # an expression over the task's variables; NULL: always
+    _id("queue_id"),
+    Column("priority", Integer),  # set the task's priority too; NULL: leave it
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    _tenant_fk(["queue_id"], "work_queue"),
+    Index("ix_work_routing_rule_order", "tenant_id", "position"),
+)
+
+# The claimable set: one row per open, unassigned task that sits in a queue. Claiming
+# deletes the row, so claim-next reads a small table whose index holds nothing else;
+# its dead entries (claims since the last vacuum) are what a claim walks past, and a
+# vacuum of this table is quick however many tasks user_task keeps.
+work_queue_item = Table(
+    "work_queue_item",
+    metadata,
+    _id("task_id"),
+    _tenant(),
+    Column("queue", String(255), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("task_id", "tenant_id"),
+    postgresql_with=QUEUE_ITEM_STORAGE,
+)
+# claim-next over several queues: one ordered range, the queue checked inside the index
+Index(
+    "ix_work_queue_item_next",
+    work_queue_item.c.tenant_id, work_queue_item.c.priority.desc(),
+    work_queue_item.c.created_at, work_queue_item.c.task_id, work_queue_item.c.queue,
+)
+# claim-next in one queue
+Index(
+    "ix_work_queue_item_queue",
+    work_queue_item.c.tenant_id, work_queue_item.c.queue, work_queue_item.c.priority.desc(),
+    work_queue_item.c.created_at, work_queue_item.c.task_id,
+)
+
+work_task_history = Table(
+    "work_task_history",
+    metadata,
+    _id("id"),
+    _tenant(),
+    _id("task_id"),
+    _id("instance_id"),
+    Column("action", String(16), nullable=False),
+    Column("action_by", String(255), nullable=False),
+    Column("action_at", UTCDateTime, nullable=False),
+    Column("old_status", String(16)),
+    Column("new_status", String(16)),
+    Column("old_assignee", String(255)),
+    Column("new_assignee", String(255)),
+    Column("queue", String(255)),
+    Column("comment", Text),
+    Column("data", _json()),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    # no foreign key: history outlives the task rows, and is written before them
+    CheckConstraint(_in("action", TASK_ACTIONS), name="action"),
+    Index("ix_work_task_history_task", "task_id", "tenant_id", "action_at", "id"),
+    Index("ix_work_task_history_instance", "instance_id", "tenant_id"),
+    Index("ix_work_task_history_actor", "action_by", "tenant_id", "action_at"),
+)
+
+# seed 001's case_workflow_mapping: which department holds a case now, and before
+work_case = Table(
+    "work_case",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("case_id", String(255), nullable=False),
+    _id("instance_id"),
+    Column("process_key", String(255), nullable=False),
+    Column("business_key", String(255)),
+    Column("initiated_by", String(255)),
+    Column("initiated_at", UTCDateTime, nullable=False),
+    _id("current_department_id", nullable=True),
+    _id("previous_department_id", nullable=True),
+    Column("current_queue", String(255)),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("routing_history", _json(), nullable=False),  # [{at, task_id, element_id, ...}]
+    PrimaryKeyConstraint("id", "tenant_id"),
+    UniqueConstraint("tenant_id", "case_id", "instance_id"),
+    Index("ix_work_case_instance", "instance_id", "tenant_id"),
+    Index("ix_work_case_department", "current_department_id", "tenant_id"),
+)
+
+WORK_TABLES: tuple[Table, ...] = (
+    work_department, work_user, work_queue, work_role, work_grant, work_skill,
+    work_user_skill, work_queue_skill, work_queue_assignment, work_routing_rule,
+    work_queue_item, work_task_history, work_case,
 )
 
 RUNTIME_TABLES: tuple[Table, ...] = (

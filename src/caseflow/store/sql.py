@@ -28,26 +28,34 @@ matched.
 
 from __future__ import annotations
 
+import json
+import re
+import select as io_select
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from operator import attrgetter
 from typing import Any, Generic, TypeVar, cast
 
 import psycopg
 import uuid_utils
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.errors import error_from_result
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
     Connection,
     Engine,
     Insert,
+    Integer,
     Row,
     Select,
     Table,
     and_,
+    any_,
     bindparam,
     case,
     create_engine,
@@ -160,6 +168,8 @@ def create_engine_for(
         # options given in the URL (?options=-csearch_path%3Dx) are kept, ours come first
         given = parsed.query.get("options", "")
         options = " ".join(["-c timezone=UTC", *([given] if isinstance(given, str) else given)])
+        # psycopg prepares nothing on its own: the hot statements are prepared by the
+        # store (see _Wire), and psycopg would deallocate them all on any ROLLBACK
         if schema is not None:
             if not schema.replace("_", "").isalnum():
                 raise ValueError(f"schema name {schema!r}: letters, digits and _ only")
@@ -172,7 +182,7 @@ def create_engine_for(
             pool_use_lifo=True,  # the warmest connection first; idle ones can time out
             json_serializer=codec.dumps_json,
             json_deserializer=codec.loads_json,
-            connect_args={"options": options},
+            connect_args={"options": options, "prepare_threshold": None},
         )
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}")
 
@@ -253,6 +263,9 @@ M_DEFINITION = _Map(DefinitionRecord, s.process_definition)
 M_INSTANCE = _Map(InstanceRecord, s.process_instance)
 M_EXECUTION = _Map(Execution, s.execution)
 M_TASK = _Map(UserTaskRecord, s.user_task, skip=("candidate_users", "candidate_groups"))
+# user_task also has the columns caseflow.work keeps (schema.WORK_TASK_COLUMNS): the
+# compiled INSERT must name only the record's, the rest take their defaults
+M_TASK.insert = s.user_task.insert().values({n: bindparam(n) for n in M_TASK.names})
 M_EXTERNAL = _Map(ExternalTaskRecord, s.external_task)
 M_SUBSCRIPTION = _Map(EventSubscription, s.event_subscription)
 M_JOB = _Map(Job, s.job)
@@ -441,6 +454,8 @@ class SqlStore(Store):
         # PostgreSQL: hot statements go straight to psycopg as SQL compiled once, several
         # to a network round trip (pipeline mode); see SqlTransaction._fetch and _write
         self._compiled: dict[Any, tuple[str, dict[str, Any]]] = {}
+        self._pg_sql: dict[Any, _PgSql] = {}
+        self._write_plans: dict[Any, _WritePlan | None] = {}
         insert_command = (
             postgresql.insert(s.command_log) if self.is_postgres else sqlite.insert(s.command_log)
         )
@@ -458,6 +473,55 @@ class SqlStore(Store):
             hit = self._compiled[statement] = (compiled.string, fixed)
         return hit
 
+    def write_plan(
+        self, head: Any, batches: tuple[tuple[Any, bool], ...]
+    ) -> _WritePlan | None:
+        """The one statement that writes ``head`` and a non-empty batch of each of the
+        given statements (with whether it is a single row; see SqlTransaction._write),
+        built once per combination; None when one of them cannot be combined (it then
+        runs statement by statement).
+
+        Each write takes its rows as one JSON parameter: one row as an object
+        (``json_to_record``: the planner then expects one row and looks it up by key),
+        several as an array (``json_to_recordset``). So the statement is the same however
+        many rows a batch has, and psycopg and the server parse and plan it once per
+        connection.
+        """
+        key = (head, batches)
+        if key in self._write_plans:
+            return self._write_plans[key]
+        plan: _WritePlan | None
+        dialect = self.engine.dialect
+        parts = [_json_write(dialect, head, head=True, single=True, position=1)]
+        parts += [
+            _json_write(dialect, b, head=False, single=single, position=i + 2)
+            for i, (b, single) in enumerate(batches)
+        ]
+        if any(p is None for p in parts):
+            plan = None
+        else:
+            ctes = [f"h AS ({parts[0]})"]
+            ctes += [f"w{i} AS ({sql})" for i, sql in enumerate(parts[1:])]
+            # identifiers from the schema, values as parameters: nothing from a caller
+            sql = "WITH " + ", ".join(ctes) + " SELECT count(*) FROM h"  # noqa: S608
+            plan = _WritePlan(sql.encode())
+        if len(self._write_plans) < _MAX_WRITE_PLANS:
+            self._write_plans[key] = plan
+        return plan
+
+    def pg(self, statement: Any) -> _PgSql:
+        """A module-level statement as psycopg runs it: SQL bytes, fixed parameters, and
+        whether it only reads (a plain SELECT needs no BEGIN; see SqlTransaction)."""
+        hit = self._pg_sql.get(statement)
+        if hit is None:
+            sql, fixed = self.compiled(statement)
+            reads = isinstance(statement, Select) and (
+                getattr(statement, "_for_update_arg", None) is None
+            )
+            numbered, names = _numbered(sql)
+            hit = self._pg_sql[statement] = _PgSql(numbered.encode(), names, fixed, reads)
+        return hit
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision."""
         from caseflow.store.migrate import upgrade
@@ -466,6 +530,10 @@ class SqlStore(Store):
 
     @contextmanager
     def transaction(self, *, read_only: bool = False) -> Iterator[SqlTransaction]:
+        if self.is_postgres:
+            with self._pg_transaction() as tx:
+                yield tx
+            return
         if self._lock is not None:
             self._lock.acquire()
         try:
@@ -490,6 +558,45 @@ class SqlStore(Store):
             if self._lock is not None:
                 self._lock.release()
 
+    @contextmanager
+    def _pg_transaction(self) -> Iterator[SqlTransaction]:
+        """PostgreSQL: a pooled psycopg connection, driven directly.
+
+        The connection runs in autocommit mode and the transaction opens lazily: plain
+        SELECTs before the first write run on their own (one round trip, no BEGIN and
+        no COMMIT for a transaction that only reads), and the first write or locking
+        statement sends BEGIN in the same round trip. Under READ COMMITTED, the default,
+        every statement reads from its own snapshot either way. SQLAlchemy's Connection
+        (``tx.conn``) is made only if a caller asks for it; the transaction begins first.
+        """
+        fairy = self.engine.raw_connection()
+        try:
+            raw = cast("psycopg.Connection[Any]", fairy.driver_connection)
+            raw.autocommit = True
+        except BaseException:
+            fairy.invalidate()
+            fairy.close()
+            raise
+        tx = SqlTransaction(self, None, fairy)
+        committed = False
+        try:
+            try:
+                yield tx
+                if tx.doomed:
+                    # the caller swallowed a conflict; the losing save's statements ran,
+                    # so this transaction must not commit
+                    raise ConcurrencyConflict(DOOMED)
+                if raw.pgconn.transaction_status != _IDLE:
+                    tx._wire().command(b"COMMIT")
+                committed = True
+            except (DBAPIError, psycopg.Error) as error:
+                if _is_retryable(error):
+                    raise ConcurrencyConflict(f"the database refused: {error}") from error
+                raise
+        finally:
+            tx.closed = True
+            tx._release(rollback=not committed)
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -500,9 +607,17 @@ class SqlStore(Store):
 class SqlTransaction(Transaction):
     """One transaction on one connection; see :class:`SqlStore`."""
 
-    def __init__(self, store: SqlStore, connection: Connection) -> None:
+    def __init__(
+        self, store: SqlStore, connection: Connection | None, fairy: Any = None
+    ) -> None:
         self.store = store
-        self.conn = connection
+        self._sa = connection
+        # PostgreSQL: the pooled connection (SQLAlchemy's proxy) and psycopg's under it
+        self._fairy = fairy
+        self._pg: psycopg.Connection[Any] | None = (
+            None if fairy is None else fairy.driver_connection
+        )
+        self._began = False  # PostgreSQL: BEGIN sent (see SqlStore._pg_transaction)
         self.closed = False
         self.doomed = False
         # instance id -> (instance+executions, variables, {table: rows}) read ahead
@@ -514,6 +629,18 @@ class SqlTransaction(Transaction):
         self.doomed = True  # see SqlStore.transaction
         return ConcurrencyConflict(message)
 
+    @property
+    def conn(self) -> Connection:
+        """SQLAlchemy's Connection for this transaction (PostgreSQL: made on first use,
+        after the transaction has begun)."""
+        sa = self._sa
+        if sa is None:
+            if self._fairy is None or self.closed:
+                raise RuntimeError("this transaction has ended")
+            self._begin_now()
+            sa = self._sa = Connection(self.store.engine, self._fairy)
+        return sa
+
     def _rows(self, statement: Any, params: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
         """Run a statement built for this call (SQLAlchemy compiles and caches it)."""
         return self.conn.execute(statement, params).all()
@@ -523,57 +650,147 @@ class SqlTransaction(Transaction):
             self.conn.execute(statement, rows)
 
     def _raw(self) -> psycopg.Connection[Any] | None:
-        if not self.store.is_postgres:
+        """psycopg's connection on PostgreSQL, in the begun transaction; None on SQLite."""
+        if self._pg is None:
             return None
-        return cast("psycopg.Connection[Any]", self.conn.connection.driver_connection)
+        self._begin_now()
+        return self._pg
+
+    def _begin_now(self) -> None:
+        if not self._began:
+            self._wire().command(b"BEGIN")
+            self._began = True
+
+    def _wire(self) -> _Wire:
+        """The connection's _Wire, kept with it between transactions."""
+        raw = cast("psycopg.Connection[Any]", self._pg)
+        info = self._fairy.info
+        wire: _Wire | None = info.get("caseflow_wire")
+        if wire is None or wire.raw is not raw:
+            wire = info["caseflow_wire"] = _Wire(raw)
+        return wire
+
+    def _release(self, *, rollback: bool) -> None:
+        """PostgreSQL: end what is still open and give the connection back to the pool."""
+        raw, fairy, sa = cast("psycopg.Connection[Any]", self._pg), self._fairy, self._sa
+        healthy = True
+        try:
+            wire = self._wire()
+            if wire.broken:
+                healthy = False
+            else:
+                if rollback and raw.pgconn.transaction_status != _IDLE:
+                    wire.command(b"ROLLBACK")
+                raw.autocommit = False  # as the pool's other users expect it
+        except Exception:  # noqa: BLE001 - a broken connection is discarded, not reused
+            healthy = False
+        if sa is not None:
+            if not healthy:
+                sa.invalidate()
+            sa.close()
+        else:
+            if not healthy:
+                fairy.invalidate()
+            fairy.close()
 
     def _fetch(
         self, *queries: tuple[Any, dict[str, Any]]
     ) -> list[Sequence[Sequence[Any]]]:
-        """Run module-level SELECTs; on PostgreSQL all in one round trip (with the BEGIN)."""
-        raw = self._raw()
+        """Run module-level statements; on PostgreSQL all in one round trip (with the
+        BEGIN, when one of them writes or locks and the transaction has not begun)."""
+        raw = self._pg
         if raw is None:
             return [self.conn.execute(q, p).all() for q, p in queries]
-        cursors = []
-        with _pipeline(raw, len(queries)):
-            for statement, params in queries:
-                sql, fixed = self.store.compiled(statement)
-                cursor = raw.cursor()
-                cursor.execute(sql, _pg_params({**fixed, **params} if fixed else params))
-                cursors.append(cursor)
-        return [c.fetchall() for c in cursors]
+        pg = self.store.pg
+        compiled = [pg(q) for q, _ in queries]
+        begin = not self._began and not all(c.reads for c in compiled)
+        statements = [(c.sql, c.args(p)) for c, (_, p) in zip(compiled, queries, strict=True)]
+        fresh = not self._began  # nothing of this transaction on the server yet
+        self._began = self._began or begin
+        results, error = self._wire().run(statements, begin=begin, retry=fresh)
+        if error is not None:
+            raise error
+        return [r if isinstance(r, list) else [] for r in results]
 
     def _write(
         self, head: tuple[Any, dict[str, Any]], batches: list[tuple[Any, list[dict[str, Any]]]]
     ) -> int:
-        """The head statement, then each batch (executemany); the head's row count.
+        """The head statement, then each batch; the head's row count.
 
         SQLite: the head runs alone first, and nothing else runs unless it hit one row.
-        PostgreSQL: all of it goes in one round trip; the server still runs the head
-        first (it takes the instance's row lock), and if it hit no row the caller raises
-        and the transaction is rolled back, so nothing of it is kept.
+        PostgreSQL: one statement does it all, with the BEGIN in the same round trip
+        (see SqlStore.write_plan): the head is a CTE the other writes are gated on
+        (``EXISTS (SELECT 1 FROM h)``), so the server runs it first (taking the
+        instance's row lock), and if it hit no row nothing else is written; the caller
+        raises and the transaction is rolled back. Rewritten candidates (a delete, then
+        inserts that may repeat a deleted row) follow as statements of their own.
         """
-        raw = self._raw()
+        raw = self._pg
         if raw is None:
             count = self.conn.execute(*head).rowcount
             if count == 1:
                 for statement, rows in batches:
                     self._many(statement, rows)
             return count
-        first = raw.cursor()
-        try:
-            with raw.pipeline():
-                first.execute(self.store.compiled(head[0])[0], _pg_params(head[1]))
-                cursor = raw.cursor()
-                for statement, rows in batches:
-                    if rows:
-                        sql = self.store.compiled(statement)[0]
-                        cursor.executemany(sql, [_pg_params(r) for r in rows])
-        except psycopg.Error:
-            if first.rowcount == 0:
+        live = [(statement, rows) for statement, rows in batches if rows]
+        # candidates deleted and written again (a row may come back): in that order, after
+        rewritten = any(statement is DEL_CANDIDATES for statement, _ in live)
+        together: list[tuple[Any, list[dict[str, Any]]]] = []
+        after: list[tuple[Any, list[dict[str, Any]]]] = []
+        for batch in live:
+            candidates = batch[0] is DEL_CANDIDATES or batch[0] is INS_CANDIDATE
+            (after if rewritten and candidates else together).append(batch)
+        plan = self.store.write_plan(
+            head[0], tuple((b[0], len(b[1]) == 1) for b in together)
+        )
+        args: list[str] | None = None
+        if plan is not None:
+            try:
+                args = [_json_rows(dict(head[1]))]
+                args += [
+                    _json_rows(dict(rows[0]) if len(rows) == 1 else [dict(r) for r in rows])
+                    for _, rows in together
+                ]
+            except (TypeError, ValueError) as problem:
+                if "naive datetime" in str(problem):
+                    raise
+                args = None  # a value JSON cannot carry exactly: statement by statement
+        if plan is None or args is None:
+            return self._write_each(head, live)
+        statements: list[tuple[bytes, Sequence[Any]]] = [(plan.sql, args)]
+        for statement, rows in after:
+            c = self.store.pg(statement)
+            statements += [(c.sql, c.args(r)) for r in rows]
+        begin = not self._began
+        self._began = True
+        results, error = self._wire().run(statements, begin=begin, retry=begin)
+        head_rows = results[0]
+        written = int(head_rows[0][0]) if isinstance(head_rows, list) and head_rows else None
+        if error is not None:
+            if written == 0:
                 return 0  # lost the race; what failed after it was built on a stale read
-            raise
-        return first.rowcount
+            raise error
+        return 0 if written is None else written
+
+    def _write_each(
+        self, head: tuple[Any, dict[str, Any]], batches: list[tuple[Any, list[dict[str, Any]]]]
+    ) -> int:
+        """PostgreSQL, statement by statement in one round trip (see _write)."""
+        pg = self.store.pg
+        c = pg(head[0])
+        statements: list[tuple[bytes, Sequence[Any]]] = [(c.sql, c.args(head[1]))]
+        for statement, rows in batches:
+            c = pg(statement)
+            statements += [(c.sql, c.args(r)) for r in rows]
+        begin = not self._began
+        self._began = True
+        results, error = self._wire().run(statements, begin=begin, retry=begin)
+        written = results[0] if isinstance(results[0], int) else None
+        if error is not None:
+            if written == 0:
+                return 0  # lost the race; what failed after it was built on a stale read
+            raise error
+        return 0 if written is None else written
 
     # --- definitions ---
 
@@ -612,14 +829,9 @@ class SqlTransaction(Transaction):
     def list_definitions(
         self, key: str | None = None, tenant_id: str | None = None
     ) -> list[DefinitionRecord]:
-        d = s.process_definition
-        statement = M_DEFINITION.select
-        if key is not None:
-            statement = statement.where(d.c.key == key)
-        if tenant_id is not None:
-            statement = statement.where(d.c.tenant_id == tenant_id)
-        statement = statement.order_by(d.c.tenant_id, d.c.key, d.c.version)
-        return [M_DEFINITION.record(r) for r in self._rows(statement)]
+        statement = _LIST_DEFINITIONS[(key is not None, tenant_id is not None)]
+        (rows,) = self._fetch((statement, {"key": key, "tid": tenant_id}))
+        return [M_DEFINITION.record(r) for r in rows]
 
     def set_definition_status(self, definition_id: str, status: DefinitionStatus) -> None:
         d = s.process_definition
@@ -860,16 +1072,12 @@ class SqlTransaction(Transaction):
         return [M_INSTANCE.record(r) for r in self._rows(statement)]
 
     def instance_variables(self, instance_id: str) -> list[Variable]:
-        statement = SEL_VARIABLE.where(s.variable.c.instance_id == instance_id).order_by(
-            s.variable.c.scope_id.is_not(None), s.variable.c.scope_id, s.variable.c.name
-        )
-        return [_variable(r) for r in self._rows(statement)]
+        (rows,) = self._fetch((_SEL_INSTANCE_VARIABLES, {"iid": instance_id}))
+        return [_variable(r) for r in rows]
 
     def activity_history(self, instance_id: str) -> list[ActivityRecord]:
-        statement = M_ACTIVITY.select.where(_H.c.instance_id == instance_id).order_by(
-            _H.c.started_at, _H.c.seq, _H.c.id
-        )
-        return [M_ACTIVITY.record(r) for r in self._rows(statement)]
+        (rows,) = self._fetch((_SEL_ACTIVITY_HISTORY, {"iid": instance_id}))
+        return [M_ACTIVITY.record(r) for r in rows]
 
     # --- lookups that lead to an instance ---
 
@@ -882,34 +1090,20 @@ class SqlTransaction(Transaction):
         return tasks[0] if tasks else None
 
     def query_tasks(self, query: TaskQuery) -> list[UserTaskRecord]:
-        t = s.user_task
-        page = select(t.c.id, t.c.tenant_id)
-        for column, value in (
-            (t.c.instance_id, query.instance_id),
-            (t.c.process_key, query.process_key),
-            (t.c.element_id, query.element_id),
-            (t.c.assignee, query.assignee),
-            (t.c.business_key, query.business_key),
-            (t.c.tenant_id, query.tenant_id),
-        ):
-            if value is not None:
-                page = page.where(column == value)
-        if not query.include_closed:
-            page = page.where(_OPEN_TASK)
-        for kind, value in (("group", query.candidate_group), ("user", query.candidate_user)):
-            if value is not None:
-                candidates = select(_TC.c.task_id, _TC.c.tenant_id).where(
-                    _TC.c.kind == kind, _TC.c.value == value
-                )
-                if query.tenant_id is not None:
-                    candidates = candidates.where(_TC.c.tenant_id == query.tenant_id)
-                page = page.where(tuple_(t.c.id, t.c.tenant_id).in_(candidates))
-        order = (t.c.priority.desc(), t.c.created_at, t.c.id)
-        page_ = page.order_by(*order).limit(query.limit).offset(query.offset).subquery("page")
-        statement = SEL_TASK_WITH_CANDIDATES.join(
-            page_, and_(page_.c.id == t.c.id, page_.c.tenant_id == t.c.tenant_id)
-        ).order_by(*order)
-        return self._remember(self._rows(statement))
+        q = query
+        values = (
+            q.instance_id, q.process_key, q.element_id, q.assignee, q.business_key,
+            q.tenant_id, q.candidate_group, q.candidate_user,
+        )
+        shape = (*(v is not None for v in values), q.include_closed)
+        statement = _TASK_QUERIES.get(shape)
+        if statement is None:
+            statement = _TASK_QUERIES[shape] = _task_query(shape)
+        params: dict[str, Any] = {f"q{i}": v for i, v in enumerate(values) if v is not None}
+        params["lim"] = q.limit
+        params["off"] = q.offset
+        (rows,) = self._fetch((statement, params))
+        return self._remember(rows)
 
     def get_external_task(self, external_task_id: str) -> ExternalTaskRecord | None:
         if self.store.is_postgres:
@@ -1053,9 +1247,15 @@ class SqlTransaction(Transaction):
         return acquired
 
     def lock_job_for_execution(self, job_id: str, node_id: str, now: datetime) -> Job | None:
-        (rows,) = self._fetch(
-            (_SEL_JOB_FOR_EXECUTION, {"id": job_id, "node": node_id, "now": now})
-        )
+        params = {"id": job_id, "node": node_id, "now": now}
+        raw = self._raw()
+        if raw is None:
+            (rows,) = self._fetch((_SEL_JOB_FOR_EXECUTION, params))
+        else:
+            # a plain BEGIN, then the statement: measured cheaper (CPU and wall) than both
+            # in one pipeline for this one-statement start of every job's transaction
+            sql = self.store.compiled(_SEL_JOB_FOR_EXECUTION)[0]
+            rows = raw.execute(sql, _pg_params(params)).fetchall()
         return M_JOB.record(rows[0]) if rows else None
 
     def record_job_failure(
@@ -1154,8 +1354,14 @@ class SqlTransaction(Transaction):
             raise
 
     def delete_jobs(self, job_ids: Sequence[str]) -> None:
-        if job_ids:
+        if not job_ids:
+            return
+        raw = self._raw()
+        if raw is None:
             self.conn.execute(s.job.delete().where(s.job.c.id.in_(list(job_ids))))
+            return
+        # the executor deletes each job it ran: one compiled statement, an array parameter
+        raw.cursor().execute(self.store.compiled(_DEL_JOBS)[0], {"ids": list(job_ids)})
 
     # --- idempotency ---
 
@@ -1190,6 +1396,305 @@ def _pg_json(params: dict[str, Any]) -> dict[str, Any]:
 
 
 _JSON_PARAMS = ("json_value", "payload", "result")
+
+
+_IDLE = TransactionStatus.IDLE
+_MAX_WRITE_PLANS = 512  # combinations kept (and prepared); a rarer one is built each time
+_KEY_COLUMNS = {"k_id": "id", "k_tenant": "tenant_id", "k_revision": "revision"}
+_BIND = re.compile(r"%\((\w+)\)s")
+
+
+def _short_type(column: Any, dialect: Any) -> str:
+    """A column's type, as the record definition of json_to_recordset needs it."""
+    name: str = column.type.compile(dialect=dialect)
+    if name.startswith(("VARCHAR", "TEXT")):
+        return "text"  # the target column still checks the length
+    return _SHORT_TYPES.get(name, name)
+
+
+_SHORT_TYPES = {
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "INTEGER": "int4",
+    "BIGINT": "int8",
+    "BOOLEAN": "bool",
+    "FLOAT": "float8",
+    "DOUBLE PRECISION": "float8",
+}
+
+
+def _json_write(
+    dialect: Any, statement: Any, *, head: bool, single: bool, position: int
+) -> str | None:
+    """``statement`` (one of the module's INSERTs, or UPDATE/DELETE by id and tenant)
+    over the rows of one JSON parameter, as a member of the combined write; None if it
+    is not of that form. The head returns a row if it wrote; the others are gated on it.
+    """
+    compiled = statement.compile(dialect=dialect)
+    if compiled.params and any(v is not None for v in compiled.params.values()):
+        return None
+    sql = compiled.string
+    names = _BIND.findall(sql)
+    table = statement.table
+    if not isinstance(table, Table) or len(set(names)) != len(names):
+        return None
+    columns = {n: table.c.get(_KEY_COLUMNS.get(n, n)) for n in names}
+    if any(c is None for c in columns.values()):
+        return None
+    preparer = dialect.identifier_preparer
+    target = preparer.format_table(table)
+    # jsonb arrives as text (written by codec.dumps_json) and is cast; the rest is typed
+    jsonb = {n for n, c in columns.items() if c.type.compile(dialect=dialect) == "JSONB"}
+    record = ", ".join(
+        f"{preparer.quote(n)} {'text' if n in jsonb else _short_type(c, dialect)}"
+        for n, c in columns.items()
+    )
+
+    def value(n: str) -> str:
+        return f"r.{preparer.quote(n)}" + ("::jsonb" if n in jsonb else "")
+
+    # one row is a JSON object; several are an array of them
+    function = "json_to_record" if single else "json_to_recordset"
+    source = f"{function}(${position}::json) AS r({record})"
+    gate = "" if head else " AND EXISTS (SELECT 1 FROM h)"
+    returning = " RETURNING 1" if head else ""
+    if isinstance(statement, Insert):
+        if not sql.startswith("INSERT INTO ") or " ON CONFLICT" in sql or "RETURNING" in sql:
+            return None
+        listed = ", ".join(preparer.quote(n) for n in names)
+        where = "" if head else " WHERE EXISTS (SELECT 1 FROM h)"
+        return (  # identifiers from the schema, values as parameters
+            f"INSERT INTO {target} ({listed}) SELECT {', '.join(value(n) for n in names)}"  # noqa: S608
+            f" FROM {source}{where}{returning}"
+        )
+    keys = [n for n in names if n in _KEY_COLUMNS]
+    # UPDATE/DELETE ... WHERE id = :k_id AND tenant_id = :k_tenant [AND revision = ...]
+    expected = ["k_id", "k_tenant", "k_revision"][: len(keys)]
+    if keys != expected or len(keys) < 2 or names[-len(keys) :] != keys:
+        return None
+    match = " AND ".join(
+        f"t.{preparer.quote(_KEY_COLUMNS[k])} = r.{preparer.quote(k)}" for k in keys
+    )
+    if not single:
+        # the planner guesses 100 rows for a set-returning function and may join them by
+        # hashing a scan of the whole table; the ids as an array make it look them up
+        elements = f"json_array_elements(${position}::json)"
+        match += f" AND t.id = ANY (ARRAY(SELECT e->>'k_id' FROM {elements} e))"  # noqa: S608
+    where_sql = sql[sql.index(" WHERE ") :] if " WHERE " in sql else ""
+    if where_sql.count(" AND ") != len(keys) - 1 or " OR " in where_sql or "RETURNING" in sql:
+        return None
+    if sql.startswith("UPDATE "):
+        sets = ", ".join(f"{preparer.quote(n)} = {value(n)}" for n in names if n not in keys)
+        return (  # identifiers from the schema, values as parameters
+            f"UPDATE {target} AS t SET {sets} FROM {source} WHERE {match}{gate}{returning}"  # noqa: S608
+        )
+    if sql.startswith("DELETE FROM ") and len(names) == len(keys):
+        return f"DELETE FROM {target} AS t USING {source} WHERE {match}{gate}{returning}"  # noqa: S608
+    return None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not written as JSON: {type(value).__name__}")
+
+
+_to_json = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, check_circular=False, default=_json_default
+).encode
+
+
+def _json_rows(rows: list[dict[str, Any]] | dict[str, Any]) -> str:
+    """A batch (or the head's one row) as the JSON parameter of its member of the
+    combined write."""
+    for params in rows if isinstance(rows, list) else (rows,):
+        for value in params.values():
+            if type(value) is datetime and value.tzinfo is None:
+                raise ValueError(
+                    f"naive datetime {value!r}: caseflow stores aware timestamps only"
+                )
+        for name in _JSON_PARAMS:
+            value = params.get(name)
+            if value is not None:
+                params[name] = codec.dumps_json(value)
+    return _to_json(rows)
+
+
+class _Wire:
+    """One PostgreSQL connection driven at the libpq level (psycopg's ``pq``), for the
+    hot statements: a batch of statements goes out in pipeline mode and its results come
+    back in one round trip, each statement prepared once per connection under a name of
+    ours, parameters dumped and rows loaded by psycopg's own adapters (the connection's,
+    JSON settings included), as its cursors would. psycopg's cursor and pipeline
+    machinery costs several times more CPU per statement than the work itself.
+
+    psycopg never deallocates these statements: the store's connections do not let it
+    prepare its own (``prepare_threshold=None``), so it has nothing to discard on a
+    ROLLBACK. Should one vanish anyway (someone ran ``DEALLOCATE ALL``), a batch that
+    began no transaction of its own is sent again; otherwise the error goes up.
+    """
+
+    __slots__ = (
+        "broken", "formats", "names", "numbered", "pgconn", "poll", "raw", "transformer",
+    )
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+        self.pgconn = raw.pgconn
+        self.transformer = Transformer(raw)
+        self.names: dict[bytes, bytes] = {}  # SQL -> prepared statement name
+        self.numbered = 0  # names given so far
+        self.formats: dict[int, list[PyFormat]] = {}
+        self.poll = io_select.poll()
+        self.poll.register(self.pgconn.socket, io_select.POLLIN)
+        self.broken = False
+
+    def command(self, sql: bytes) -> None:
+        """A statement without parameters or rows (BEGIN, COMMIT, ROLLBACK)."""
+        _, error = self.run([(sql, ())], prepare=False)
+        if error is not None:
+            raise error
+
+    def run(
+        self,
+        statements: Sequence[tuple[bytes, Sequence[Any]]],
+        *,
+        begin: bool = False,
+        prepare: bool = True,
+        retry: bool = False,
+    ) -> tuple[list[list[tuple[Any, ...]] | int | None], psycopg.Error | None]:
+        """Send ``statements`` (after a BEGIN if ``begin``) in one round trip; each one's
+        rows (a SELECT, or RETURNING) or row count (None: not run), and the first error.
+        """
+        results, error = self._round_trip(statements, begin, prepare)
+        if retry and error is not None and error.sqlstate == _UNKNOWN_STATEMENT:
+            self.names.clear()
+            if self.pgconn.transaction_status != _IDLE:
+                self.command(b"ROLLBACK")
+            results, error = self._round_trip(statements, begin, prepare)
+        return results, error
+
+    def _round_trip(
+        self, statements: Sequence[tuple[bytes, Sequence[Any]]], begin: bool, prepare: bool
+    ) -> tuple[list[list[tuple[Any, ...]] | int | None], psycopg.Error | None]:
+        pgconn = self.pgconn
+        transformer = self.transformer
+        names = self.names
+        # what each result answers: -1 BEGIN, -2 a PREPARE (with its name), i: statement i
+        expect: list[tuple[int, bytes]] = []
+        if self.broken:
+            raise psycopg.OperationalError("the connection was left in an unknown state")
+        self.broken = True  # until the round trip is over
+        pgconn.enter_pipeline_mode()
+        if begin:
+            pgconn.send_query_params(b"BEGIN", None)
+            expect.append((-1, b""))
+        for i, (sql, args) in enumerate(statements):
+            n = len(args)
+            formats = self.formats.get(n)
+            if formats is None:
+                formats = self.formats[n] = [PyFormat.TEXT] * n
+            params = transformer.dump_sequence(args, formats) if n else None
+            name = names.get(sql) if prepare else None
+            if name is None and prepare and len(names) < _MAX_PREPARED:
+                self.numbered += 1
+                name = b"caseflow_%d" % self.numbered
+                pgconn.send_prepare(name, sql)
+                expect.append((-2, name))
+                names[sql] = name  # taken back below unless the server made it
+            if name is None:
+                pgconn.send_query_params(sql, params)
+            else:
+                pgconn.send_query_prepared(name, params)
+            expect.append((i, b""))
+        pgconn.pipeline_sync()
+        while pgconn.flush():
+            io_select.select((), (pgconn.socket,), ())
+        results: list[list[tuple[Any, ...]] | int | None] = [None] * len(statements)
+        error: psycopg.Error | None = None
+        at = 0
+        poll = self.poll.poll
+        while True:
+            while pgconn.is_busy():
+                poll()
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:
+                continue
+            status = result.status
+            if status == _SYNC:
+                break
+            what, name = expect[at]
+            at += 1
+            if status == _TUPLES_OK:
+                transformer.set_pgresult(result)
+                results[what] = transformer.load_rows(0, result.ntuples, tuple)
+            elif status == _COMMAND_OK:
+                if what >= 0:
+                    results[what] = result.command_tuples or 0
+            else:
+                if what == -2:
+                    names.pop(next(k for k, v in names.items() if v == name), None)
+                if error is None and status == _FATAL_ERROR:
+                    error = error_from_result(result, encoding=self.raw.info.encoding)
+        pgconn.exit_pipeline_mode()
+        self.broken = False
+        return results, error
+
+
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_COMMAND_OK = pq.ExecStatus.COMMAND_OK
+_FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
+_UNKNOWN_STATEMENT = "26000"  # invalid_sql_statement_name: a prepared statement is gone
+_MAX_PREPARED = 400  # statements prepared per connection; beyond, sent unprepared
+
+
+class _PgSql:
+    """A statement compiled for PostgreSQL once (see SqlStore.pg): SQL with its own
+    ``$n`` placeholders, sent through _Wire (nothing is parsed per call)."""
+
+    __slots__ = ("fixed", "names", "reads", "sql")
+
+    def __init__(
+        self, sql: bytes, names: tuple[str, ...], fixed: dict[str, Any], reads: bool
+    ) -> None:
+        self.sql = sql
+        self.names = names
+        self.fixed = fixed
+        self.reads = reads
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        """The parameters in ``$n`` order (``params`` may be changed: see _pg_params)."""
+        if self.fixed:
+            params = {**self.fixed, **params}
+        _pg_params(params)
+        return [params[n] for n in self.names]
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """psycopg's ``%(name)s`` placeholders as ``$n`` (a name used twice is one ``$n``),
+    and ``%%`` as ``%``; with the names in ``$n`` order."""
+    names: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        return f"${names.setdefault(name, len(names) + 1)}"
+
+    return _PLACEHOLDER.sub(number, sql), tuple(names)
+
+
+class _WritePlan:
+    """One combined write statement (see SqlStore.write_plan)."""
+
+    __slots__ = ("sql",)
+
+    def __init__(self, sql: bytes) -> None:
+        self.sql = sql
 
 
 @contextmanager
@@ -1229,12 +1734,74 @@ _SEL_LATEST_DEFINITION = (
 )
 # constants, not parameters: a planner can match them to a partial index's predicate
 _OPEN_TASK = text(f"user_task.{s.OPEN_TASK_PREDICATE}")
+
+
+def _task_query(shape: tuple[bool, ...]) -> Select[Any]:
+    """The task query for one combination of filters (see query_tasks), with its values,
+    limit and offset as parameters: built, compiled and prepared once per combination."""
+    t = s.user_task
+    (instance, key, element, assignee, business_key, tenant, group, user, closed) = shape
+    page = select(t.c.id, t.c.tenant_id)
+    for i, (column, given) in enumerate((
+        (t.c.instance_id, instance),
+        (t.c.process_key, key),
+        (t.c.element_id, element),
+        (t.c.assignee, assignee),
+        (t.c.business_key, business_key),
+        (t.c.tenant_id, tenant),
+    )):
+        if given:
+            page = page.where(column == bindparam(f"q{i}"))
+    if not closed:
+        page = page.where(_OPEN_TASK)
+    for i, kind, given in ((6, "group", group), (7, "user", user)):
+        if given:
+            candidates = select(_TC.c.task_id, _TC.c.tenant_id).where(
+                _TC.c.kind == kind, _TC.c.value == bindparam(f"q{i}")
+            )
+            if tenant:
+                candidates = candidates.where(_TC.c.tenant_id == bindparam("q5"))
+            page = page.where(tuple_(t.c.id, t.c.tenant_id).in_(candidates))
+    order = (t.c.priority.desc(), t.c.created_at, t.c.id)
+    page_ = (
+        page.order_by(*order)
+        .limit(bindparam("lim", type_=Integer))
+        .offset(bindparam("off", type_=Integer))
+        .subquery("page")
+    )
+    return SEL_TASK_WITH_CANDIDATES.join(
+        page_, and_(page_.c.id == t.c.id, page_.c.tenant_id == t.c.tenant_id)
+    ).order_by(*order)
+
+
+_TASK_QUERIES: dict[tuple[bool, ...], Select[Any]] = {}
+
+
+def _definitions_query(by_key: bool, by_tenant: bool) -> Select[Any]:
+    statement = M_DEFINITION.select
+    if by_key:
+        statement = statement.where(_D.c.key == bindparam("key"))
+    if by_tenant:
+        statement = statement.where(_D.c.tenant_id == bindparam("tid"))
+    return statement.order_by(_D.c.tenant_id, _D.c.key, _D.c.version)
+
+
+_LIST_DEFINITIONS = {
+    (k, t): _definitions_query(k, t) for k in (False, True) for t in (False, True)
+}
+_SEL_INSTANCE_VARIABLES = SEL_VARIABLE.where(s.variable.c.instance_id == bindparam("iid")).order_by(
+    s.variable.c.scope_id.is_not(None), s.variable.c.scope_id, s.variable.c.name
+)
+_SEL_ACTIVITY_HISTORY = M_ACTIVITY.select.where(_H.c.instance_id == bindparam("iid")).order_by(
+    _H.c.started_at, _H.c.seq, _H.c.id
+)
 _SEL_EXTERNAL_TASK = M_EXTERNAL.select.where(s.external_task.c.id == bindparam("id"))
 _SEL_TASK = SEL_TASK_WITH_CANDIDATES.where(s.user_task.c.id == bindparam("id"))
 _SEL_COMMAND = M_COMMAND.select.where(
     s.command_log.c.key == bindparam("key"), s.command_log.c.tenant_id == bindparam("tid")
 )
 _SEL_JOB = M_JOB.select.where(s.job.c.id == bindparam("id"))
+_DEL_JOBS = s.job.delete().where(s.job.c.id == any_(bindparam("ids")))  # PostgreSQL
 # the executing transaction's check: still ours, still unexpired; then the row is held
 _SEL_JOB_FOR_EXECUTION = _SEL_JOB.where(
     s.job.c.lock_owner == bindparam("node"), s.job.c.lock_expires_at > bindparam("now")
