@@ -277,3 +277,15 @@ def test_task_listeners_route_new_tasks_before_they_are_written(store: object) -
     assert engine.task(task.id).status == "OPEN"
     engine.complete_task(task.id, user="lan")
     assert seen == [("created", ["t"]), ("completed", ["t"])]
+
+
+def test_user_task_sla_must_be_a_business_time_duration(engine: ProcessEngine) -> None:
+    good = process(
+        '<startEvent id="s"/><userTask id="t" caseflow:sla="2d"/><endEvent id="e"/>'
+        + chain("s", "t", "e")
+    )
+    engine.deploy(good)
+    bad = good.replace('caseflow:sla="2d"', 'caseflow:sla="two weeks"')
+    with pytest.raises(ValidationFailed) as refused:
+        engine.deploy(bad)
+    assert [(p.code, p.element_id) for p in refused.value.problems] == [("sla", "t")]

@@ -1625,6 +1625,8 @@ class _Parser:
         kwargs["priority"] = self.value(priority, element_id=node_id, line=line, what="priority")
         queue = reader.attr("queue", "caseflow")
         kwargs["queue"] = queue.strip() if queue and queue.strip() else None
+        sla = reader.attr("sla", "caseflow")
+        kwargs["sla"] = sla.strip() if sla and sla.strip() else None
         return handled
 
     def script_task(self, el: etree._Element, kwargs: dict[str, Any], reader: _Reader) -> None:

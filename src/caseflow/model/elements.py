@@ -251,6 +251,7 @@ class UserTask(Activity):
     follow_up_date: Value | None = None
     priority: Value | None = None
     queue: str | None = None  # caseflow:queue, an explicit work queue
+    sla: str | None = None  # caseflow:sla, the step's SLA in business time ("PT16H", "3d")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

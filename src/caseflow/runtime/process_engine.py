@@ -40,6 +40,7 @@ from caseflow.engine.state import (
 )
 from caseflow.engine.support import unsupported
 from caseflow.errors import (
+    CaseflowError,
     ConcurrencyConflict,
     IllegalState,
     NotFound,
@@ -47,7 +48,8 @@ from caseflow.errors import (
     ValidationFailed,
 )
 from caseflow.model import parse_bpmn, validate
-from caseflow.model.elements import Definitions
+from caseflow.model.elements import Definitions, Process, UserTask
+from caseflow.time.sla import parse_sla
 from caseflow.runtime.ports import (
     CommandRecord,
     DefinitionRecord,
@@ -344,6 +346,7 @@ class ProcessEngine:
         executable = definitions.executable_processes
         for process in executable:
             problems.extend(unsupported(process))
+            problems.extend(_sla_problems(process))
         errors = [p for p in problems if p.severity == "error"]
         if not executable:
             errors.append(
@@ -1031,6 +1034,18 @@ class ProcessEngine:
             "correlate_message", body, idempotency_key=idempotency_key, tenant_id=tenant_id
         )
         return list(result["instance_ids"])
+
+
+def _sla_problems(process: Process) -> list[Problem]:
+    """``caseflow:sla`` values that are not business-time durations."""
+    found = []
+    for node in process.all_nodes.values():
+        if isinstance(node, UserTask) and node.sla is not None:
+            try:
+                parse_sla(node.sla, node.id)
+            except CaseflowError as exc:
+                found.append(Problem("error", "sla", str(exc), node.id, node.line, process.id))
+    return found
 
 
 def _describe(business_key: str | None, correlation_key: str | None) -> str:
