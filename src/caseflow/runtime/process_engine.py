@@ -49,7 +49,6 @@ from caseflow.errors import (
 )
 from caseflow.model import parse_bpmn, validate
 from caseflow.model.elements import Definitions, Process, UserTask
-from caseflow.time.sla import parse_sla
 from caseflow.runtime.ports import (
     CommandRecord,
     DefinitionRecord,
@@ -64,6 +63,7 @@ from caseflow.runtime.ports import (
     TopicRequest,
     Transaction,
 )
+from caseflow.time.sla import parse_sla
 
 T = TypeVar("T")
 

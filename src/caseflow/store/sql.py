@@ -34,7 +34,7 @@ import select as io_select
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from datetime import date, datetime, timedelta
 from operator import attrgetter
 from typing import Any, Generic, TypeVar, cast
@@ -222,9 +222,15 @@ class _Map(Generic[R]):
         self.table = table
         self.names = [f.name for f in fields(cls) if f.name not in skip]  # type: ignore[arg-type]
         self._get = attrgetter(*self.names)
-        # skipped fields in the middle would shift positional arguments
-        every = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-        self._positional = every[: len(self.names)] == self.names
+        # skipped fields in the middle would shift positional arguments: their defaults
+        # are put in their places (or, without defaults, the fields go by name)
+        every = list(fields(cls))  # type: ignore[arg-type]
+        self._positional = [f.name for f in every[: len(self.names)]] == self.names
+        self._gaps: list[tuple[int, Any]] | None = [
+            (i, f.default) for i, f in enumerate(every) if f.name in skip
+        ]
+        if any(default is MISSING for _, default in self._gaps):
+            self._gaps = None
         self.columns = [table.c[n] for n in self.names]
         self.tenant_at = self.names.index("tenant_id")
         self.select: Select[Any] = select(*self.columns)
@@ -251,6 +257,11 @@ class _Map(Generic[R]):
     def record(self, row: Sequence[Any]) -> R:
         if self._positional:
             return self.cls(*row)
+        if self._gaps is not None:
+            values = list(row)
+            for at, default in self._gaps:
+                values.insert(at, default)
+            return self.cls(*values)
         return self.cls(**dict(zip(self.names, row, strict=True)))
 
 
@@ -321,19 +332,24 @@ DEL_CANDIDATES = _TC.delete().where(
 
 def _fold_tasks(rows: Sequence[Sequence[Any]]) -> list[tuple[UserTaskRecord, list[str], list[str]]]:
     found: dict[tuple[str, str], tuple[UserTaskRecord, list[str], list[str]]] = {}
+    record, n, tenant_at = M_TASK.record, _N_TASK, M_TASK.tenant_at
+    folded = False
     for row in rows:
-        key = (row[0], row[M_TASK.tenant_at])
+        key = (row[0], row[tenant_at])
         entry = found.get(key)
         if entry is None:
-            entry = found[key] = (M_TASK.record(row[:_N_TASK]), [], [])
-        kind, value = row[_N_TASK], row[_N_TASK + 1]
+            entry = found[key] = (record(row[:n]), [], [])
+        kind = row[n]
         if kind == "user":
-            entry[1].append(value)
+            entry[1].append(row[n + 1])
+            folded = True
         elif kind == "group":
-            entry[2].append(value)
-    for task, users, groups in found.values():
-        task.candidate_users = tuple(sorted(users))
-        task.candidate_groups = tuple(sorted(groups))
+            entry[2].append(row[n + 1])
+            folded = True
+    if folded:  # a task without candidates keeps the record's empty tuples
+        for task, users, groups in found.values():
+            task.candidate_users = tuple(sorted(users))
+            task.candidate_groups = tuple(sorted(groups))
     return list(found.values())
 
 
@@ -746,11 +762,8 @@ class SqlTransaction(Transaction):
         args: list[str] | None = None
         if plan is not None:
             try:
-                args = [_json_rows(dict(head[1]))]
-                args += [
-                    _json_rows(dict(rows[0]) if len(rows) == 1 else [dict(r) for r in rows])
-                    for _, rows in together
-                ]
+                args = [_json_rows(head[1])]
+                args += [_json_rows(rows[0] if len(rows) == 1 else rows) for _, rows in together]
             except (TypeError, ValueError) as problem:
                 if "naive datetime" in str(problem):
                     raise
@@ -1503,20 +1516,29 @@ _to_json = json.JSONEncoder(
 ).encode
 
 
+def _json_row(params: dict[str, Any]) -> dict[str, Any]:
+    """One row as JSON takes it: instants as ISO text (aware ones only, as the typed
+    columns demand), JSON columns as their text (codec.dumps_json: exact decimals)."""
+    row = {k: _iso(v) if type(v) is datetime else v for k, v in params.items()}
+    for name in _JSON_PARAMS:
+        value = row.get(name)
+        if value is not None:
+            row[name] = codec.dumps_json(value)
+    return row
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: caseflow stores aware timestamps only")
+    return value.isoformat()
+
+
 def _json_rows(rows: list[dict[str, Any]] | dict[str, Any]) -> str:
     """A batch (or the head's one row) as the JSON parameter of its member of the
     combined write."""
-    for params in rows if isinstance(rows, list) else (rows,):
-        for value in params.values():
-            if type(value) is datetime and value.tzinfo is None:
-                raise ValueError(
-                    f"naive datetime {value!r}: caseflow stores aware timestamps only"
-                )
-        for name in _JSON_PARAMS:
-            value = params.get(name)
-            if value is not None:
-                params[name] = codec.dumps_json(value)
-    return _to_json(rows)
+    if isinstance(rows, dict):
+        return _to_json(_json_row(rows))
+    return _to_json([_json_row(r) for r in rows])
 
 
 class _Wire:
