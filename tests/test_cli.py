@@ -123,3 +123,20 @@ def test_parse_vars_reads_json_and_falls_back_to_text() -> None:
         "e": Decimal("1.10"),
         "f": "",
     }
+
+
+def test_signal_reaches_waiting_instances(cli: tuple[CliRunner, list[str]], tmp_path: Path) -> None:
+    bpmn = tmp_path / "wait.bpmn"
+    bpmn.write_text(
+        process(
+            '<startEvent id="s"/><intermediateCatchEvent id="c"><signalEventDefinition '
+            'signalRef="sig"/></intermediateCatchEvent><endEvent id="e"/>' + chain("s", "c", "e"),
+            id="waiter",
+            roots='<signal id="sig" name="Closed"/>',
+        ),
+        encoding="utf-8",
+    )
+    run(cli, "deploy", str(bpmn))
+    run(cli, "start", "waiter")
+    assert "reached 1 receiver" in run(cli, "signal", "Closed")
+    assert "reached 0 receiver" in run(cli, "signal", "Closed")

@@ -419,6 +419,20 @@ def message(
 
 
 @app.command()
+def signal(
+    name: str,
+    var: Vars = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Broadcast a signal to every instance waiting for it (and start those it starts)."""
+    try:
+        reached = _engine(database_url).throw_signal(name, variables=parse_vars(var))
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    out.print(f"signal {name} reached {reached} receiver(s)", highlight=False)
+
+
+@app.command()
 def terminate(
     instance_id: str,
     reason: Annotated[str | None, typer.Option("--reason")] = None,
