@@ -418,6 +418,20 @@ def message(
     out.print(f"delivered to {', '.join(ids)}", highlight=False)
 
 
+@app.command("retry-job")
+def retry_job(
+    job_id: str,
+    retries: Annotated[int, typer.Option("--retries")] = 3,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Give a failed job new retries; its incident is resolved."""
+    try:
+        _engine(database_url).retry_job(job_id, retries)
+    except CaseflowError as exc:
+        raise _fail(exc) from None
+    out.print(f"job {job_id} will run again ({retries} retries)", highlight=False)
+
+
 @app.command()
 def signal(
     name: str,

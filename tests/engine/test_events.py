@@ -384,3 +384,31 @@ def test_async_after_commits_the_activity_before_moving_on(engine: ProcessEngine
     assert open_tasks(engine, inst.id) == []
     assert run_due_jobs(engine) == 1
     assert open_tasks(engine, inst.id) == ["next"]
+
+
+def test_a_job_out_of_retries_is_an_incident_until_retried(engine: ProcessEngine) -> None:
+    doc = process(
+        '<startEvent id="s"/><scriptTask id="calc" scriptFormat="python" camunda:asyncBefore='
+        '"true"><script>x = missing + 1</script></scriptTask><endEvent id="e"/>'
+        + chain("s", "calc", "e")
+    )
+    engine.deploy(doc)
+    inst = engine.start("p")
+    [job] = engine.jobs(inst.id)
+    now = engine.clock.now()
+    with engine.store.transaction() as tx:
+        [locked] = tx.acquire_jobs("n", now, 10, dt.timedelta(minutes=1))
+        for _ in range(locked.retries):
+            tx.record_job_failure(job.id, "n", "missing is unknown", now, now)
+            tx.acquire_jobs("n", now, 10, dt.timedelta(minutes=1))
+    [incident] = engine.incidents(inst.id)
+    assert (incident.kind, incident.job_id) == ("failedJob", job.id)
+    engine.retry_job(job.id, retries=1)
+    assert engine.incidents(inst.id) == []
+    engine.set_variables(inst.id, {"missing": 1})
+    assert run_due_jobs(engine) == 1
+    assert engine.instance_record(inst.id).status == "COMPLETED"
+    from caseflow.errors import NotFound
+
+    with pytest.raises(NotFound):
+        engine.retry_job("no-such-job")

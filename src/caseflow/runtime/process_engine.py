@@ -966,6 +966,18 @@ class ProcessEngine:
         if following is not None:
             unit.tx.insert_jobs([self._start_timer_job(record, job.element_id, following, now)])
 
+    def retry_job(self, job_id: str, retries: int = 3) -> None:
+        """An operator's retry of a job that ran out of retries: resolves its incident."""
+        if retries <= 0:
+            raise IllegalState("a retried job needs at least one retry")
+
+        def body(unit: _Unit) -> dict[str, Any]:
+            if not unit.tx.set_job_retries(job_id, retries, self.clock.now()):
+                raise NotFound("job", job_id)
+            return {"job_id": job_id}
+
+        self._command("retry_job", body)
+
     def jobs(self, instance_id: str | None = None, kind: str | None = None) -> list[Job]:
         return self._read(lambda tx: tx.query_jobs(instance_id=instance_id, kind=kind))
 
