@@ -3,6 +3,7 @@
     python -m bench.claim_next                      # the default run (a few minutes)
     python -m bench.claim_next --sustained 300      # plus 5 minutes of claim+complete
     python -m bench.claim_next --million            # 1M tasks: query latency and EXPLAIN
+                                                    # (in caseflow_bench_work_1m, kept)
     python -m bench.claim_next --workers 8 --seconds 5 --skip-raw
 
 Everything runs in a database of its own (default ``caseflow_bench_work``), emptied and
@@ -39,7 +40,14 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.claim_next_data import DEFAULT_URL, Setup, load_tasks, prepare, sql_engine
+from bench.claim_next_data import (
+    DEFAULT_URL,
+    MILLION_URL,
+    Setup,
+    load_tasks,
+    prepare,
+    sql_engine,
+)
 from bench.claim_next_raw import RawResult, run_pgbench
 
 TARGET_RATIO = 0.5
@@ -222,7 +230,8 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--url", default=None,
+                        help=f"default {DEFAULT_URL} ({MILLION_URL} with --million)")
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--queues", type=int, default=20)
     parser.add_argument("--workers", default="1,4,8")
@@ -235,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=15.0)
     parser.add_argument("--million", action="store_true",
                         help="only the 1M-task query benchmark and EXPLAIN plans")
+    parser.add_argument("--reload", action="store_true",
+                        help="with --million: load the million tasks again")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.workers.split(",")]
 
@@ -243,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.million:
         from bench.claim_next_million import run_million
 
-        return run_million(args.url, queues=args.queues)
+        return run_million(args.url or MILLION_URL, queues=args.queues, reload=args.reload)
+    args.url = args.url or DEFAULT_URL
 
     setup: Setup = prepare(args.url, queues=args.queues, workers=max(counts))
     took = load_tasks(setup, open_tasks=args.tasks)

@@ -23,6 +23,7 @@ from caseflow.store.sql import SqlStore
 from caseflow.work import WorkService
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/caseflow_bench_work"
+MILLION_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/caseflow_bench_work_1m"
 ROLE = "workers"
 RUNTIME = (
     "work_task_history", "work_queue_item", "work_case", "task_candidate", "user_task",
@@ -182,7 +183,7 @@ def load_tasks(
                 f"""INSERT INTO variable (id, tenant_id, instance_id, name, type, long_value,
                     double_value)
                 SELECT {_ids('va')}, 'default', {_ids('i')}, 'amount', 'integer',
-                    (g * 7919) % 100000, (g * 7919) % 100000
+                    (g::bigint * 7919) % 100000, (g::bigint * 7919) % 100000
                 FROM generate_series(1, {total}) g""",
                 f"""INSERT INTO variable (id, tenant_id, instance_id, name, type, text_value)
                 SELECT {_ids('vr')}, 'default', {_ids('i')}, 'region', 'string',

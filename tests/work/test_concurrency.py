@@ -36,7 +36,7 @@ def _organise(work: WorkService, workers: int) -> None:
     work.engine.deploy(one_task_process("b", queue="q2"))
 
 
-def _race(stores: list[Store], clock: ManualClock) -> None:
+def _race(stores: list[Store], clock: ManualClock, *, spread: bool) -> None:
     services = [WorkService(ProcessEngine(s, clock=clock)) for s in stores]
     _organise(services[0], len(services))
     engine = services[0].engine
@@ -69,7 +69,8 @@ def _race(stores: list[Store], clock: ManualClock) -> None:
     assert len(set(every)) == TASKS  # nobody got a task twice
     opened = {t.id for t in engine.tasks(TaskQuery(limit=1000))}
     assert set(every) == opened
-    assert sum(1 for mine in claimed if mine) > 1  # they really raced
+    if spread:  # they really raced (SQLite's one writer may well serve one thread only)
+        assert sum(1 for mine in claimed if mine) > 1
     work = services[0]
     claims = Counter(
         h.task_id for task_id in every for h in work.task_history(task_id) if h.action == "CLAIM"
@@ -81,7 +82,7 @@ def _race(stores: list[Store], clock: ManualClock) -> None:
 def test_eight_workers_claim_every_task_exactly_once_on_postgres(
     postgres_stores: Callable[[], Store], clock: ManualClock
 ) -> None:
-    _race([postgres_stores() for _ in range(8)], clock)
+    _race([postgres_stores() for _ in range(8)], clock, spread=True)
 
 
 def test_four_workers_claim_every_task_exactly_once_on_sqlite(
@@ -90,7 +91,7 @@ def test_four_workers_claim_every_task_exactly_once_on_sqlite(
     url = f"sqlite:///{tmp_path / 'race.db'}"
     stores = [open_store(url) for _ in range(4)]
     try:
-        _race(list(stores), clock)
+        _race(list(stores), clock, spread=False)
     finally:
         for s in stores:
             s.close()

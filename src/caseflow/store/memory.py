@@ -18,7 +18,9 @@ import copy
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields, is_dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 import uuid_utils
@@ -60,18 +62,72 @@ _MISSING: Any = object()
 
 
 def _clone(record: R) -> R:
+    """A copy of a record: its class called with its field values (what copy.copy does,
+    several times faster), with mutable JSON values copied deeply."""
+    copier = _COPIERS.get(type(record))
+    if copier is None:
+        copier = _COPIERS[type(record)] = _copier(type(record))
+    return copier(record)  # type: ignore[no-any-return]
+
+
+def _copier(cls: type[Any]) -> Callable[[Any], Any]:
+    if not is_dataclass(cls) or any(not f.init for f in fields(cls)):
+        return _generic_copy
+    names = [f.name for f in fields(cls)]
+    if len(names) < 2:
+        return _generic_copy
+    values = attrgetter(*names)
+
+    def plain(record: Any) -> Any:
+        return cls(*values(record))
+
+    if cls is Variable:
+
+        def variable(record: Variable) -> Variable:
+            c: Variable = plain(record)
+            if isinstance(c.value, dict | list):
+                c.value = copy.deepcopy(c.value)
+            return c
+
+        return variable
+    if cls is Job:
+
+        def job(record: Job) -> Job:
+            c: Job = plain(record)
+            c.payload = copy.deepcopy(c.payload)
+            return c
+
+        return job
+    if cls is CommandRecord:
+
+        def command(record: CommandRecord) -> CommandRecord:
+            c: CommandRecord = plain(record)
+            c.result = copy.deepcopy(c.result)
+            return c
+
+        return command
+    if cls is UserTaskRecord:
+
+        def task(record: UserTaskRecord) -> UserTaskRecord:
+            c: UserTaskRecord = plain(record)
+            if c.candidate_users:
+                c.candidate_users = tuple(sorted(set(c.candidate_users)))
+            if c.candidate_groups:
+                c.candidate_groups = tuple(sorted(set(c.candidate_groups)))
+            return c
+
+        return task
+    return plain
+
+
+def _generic_copy(record: Any) -> Any:
     c = copy.copy(record)
-    if isinstance(record, Variable):
-        if isinstance(record.value, dict | list):
-            c.value = copy.deepcopy(record.value)  # type: ignore[attr-defined]
-    elif isinstance(record, Job):
-        c.payload = copy.deepcopy(record.payload)  # type: ignore[attr-defined]
-    elif isinstance(record, CommandRecord):
-        c.result = copy.deepcopy(record.result)  # type: ignore[attr-defined]
-    elif isinstance(record, UserTaskRecord):
-        c.candidate_users = tuple(sorted(set(record.candidate_users)))  # type: ignore[attr-defined]
-        c.candidate_groups = tuple(sorted(set(record.candidate_groups)))  # type: ignore[attr-defined]
+    if isinstance(record, Variable) and isinstance(record.value, dict | list):
+        c.value = copy.deepcopy(record.value)
     return c
+
+
+_COPIERS: dict[type[Any], Callable[[Any], Any]] = {}
 
 
 def _stored_variable(var: Variable) -> Variable:
@@ -339,10 +395,16 @@ class MemoryTransaction(Transaction):
                 if isinstance(stored_row, Job):
                     stored_row.payload = _json_copy(r.payload)
                 rows.put(stored_row)
+        # history is kept as written, not copied: the engine never changes a history
+        # record it has handed over (an end comes as a new record in history_updates,
+        # applied to a copy below), and reads hand out copies
+        written = {id(a) for a in state.history}
         for seq, activity in enumerate(state.history):
-            st.history.put(_clone(activity))
+            st.history.put(activity)
             st._dict_put(st.history_seq, activity.id, seq)
         for activity in state.history_updates.values():
+            if id(activity) in written:
+                continue  # inserted above with its final values
             old = st.history.rows.get(activity.id)
             if old is not None:
                 new = _clone(old)

@@ -596,6 +596,15 @@ Index(
     postgresql_where=text("business_key IS NOT NULL"),
     sqlite_where=text("business_key IS NOT NULL"),
 )
+# "tasks I could claim", best first: unassigned open tasks only, in the lists' order
+_CLAIMABLE_TASK = "assignee IS NULL AND " + _in("status", CLAIMABLE_TASK_STATUSES)
+Index(
+    "ix_user_task_claimable",
+    user_task.c.tenant_id, user_task.c.priority.desc(), user_task.c.created_at, user_task.c.id,
+    user_task.c.queue,  # the grant check reads it: counts need not visit the table
+    postgresql_where=text(_CLAIMABLE_TASK),
+    sqlite_where=text(_CLAIMABLE_TASK),
+)
 # Each task row is rewritten a few times (routed, claimed, completed): room for those
 # versions on the same page, and a vacuum that keeps up with a busy claim queue.
 USER_TASK_STORAGE = {

@@ -472,6 +472,11 @@ class SqlStore(Store):
         self._compiled: dict[Any, tuple[str, dict[str, Any]]] = {}
         self._pg_sql: dict[Any, _PgSql] = {}
         self._write_plans: dict[Any, _WritePlan | None] = {}
+        # PostgreSQL: connections kept between transactions (see _pg_transaction)
+        self._idle: list[Any] = []
+        self._idle_lock = threading.Lock()
+        self._idle_max = pool_size
+        self._closed = False
         insert_command = (
             postgresql.insert(s.command_log) if self.is_postgres else sqlite.insert(s.command_log)
         )
@@ -490,7 +495,7 @@ class SqlStore(Store):
         return hit
 
     def write_plan(
-        self, head: Any, batches: tuple[tuple[Any, bool], ...]
+        self, head: Any, batches: tuple[tuple[Any, bool], ...], *, deferred: bool = False
     ) -> _WritePlan | None:
         """The one statement that writes ``head`` and a non-empty batch of each of the
         given statements (with whether it is a single row; see SqlTransaction._write),
@@ -501,26 +506,32 @@ class SqlStore(Store):
         (``json_to_record``: the planner then expects one row and looks it up by key),
         several as an array (``json_to_recordset``). So the statement is the same however
         many rows a batch has, and psycopg and the server parse and plan it once per
-        connection.
+        connection. A ``deferred`` write answers ``1 / count(*)``: had its head matched no
+        row, the division fails and takes the transaction down (see SqlTransaction._run).
         """
-        key = (head, batches)
+        key = (head, batches, deferred)
         if key in self._write_plans:
             return self._write_plans[key]
         plan: _WritePlan | None
         dialect = self.engine.dialect
-        parts = [_json_write(dialect, head, head=True, single=True, position=1)]
-        parts += [
-            _json_write(dialect, b, head=False, single=single, position=i + 2)
-            for i, (b, single) in enumerate(batches)
-        ]
+        parts: list[tuple[str, tuple[str, ...] | None] | None] = []
+        position = 1
+        for i, (statement, single) in enumerate(((head, True), *batches)):
+            part = _member(dialect, statement, head=i == 0, single=single, position=position)
+            parts.append(part)
+            if part is None:
+                break
+            position += 1 if part[1] is None else len(part[1])
         if any(p is None for p in parts):
             plan = None
         else:
-            ctes = [f"h AS ({parts[0]})"]
-            ctes += [f"w{i} AS ({sql})" for i, sql in enumerate(parts[1:])]
+            members = [p for p in parts if p is not None]
+            ctes = [f"h AS ({members[0][0]})"]
+            ctes += [f"w{i} AS ({sql})" for i, (sql, _) in enumerate(members[1:])]
             # identifiers from the schema, values as parameters: nothing from a caller
-            sql = "WITH " + ", ".join(ctes) + " SELECT count(*) FROM h"  # noqa: S608
-            plan = _WritePlan(sql.encode())
+            answer = "1 / count(*)" if deferred else "count(*)"
+            sql = "WITH " + ", ".join(ctes) + f" SELECT {answer} FROM h"  # noqa: S608
+            plan = _WritePlan(sql.encode(), [names for _, names in members])
         if len(self._write_plans) < _MAX_WRITE_PLANS:
             self._write_plans[key] = plan
         return plan
@@ -547,7 +558,7 @@ class SqlStore(Store):
     @contextmanager
     def transaction(self, *, read_only: bool = False) -> Iterator[SqlTransaction]:
         if self.is_postgres:
-            with self._pg_transaction() as tx:
+            with self._pg_transaction(read_only=read_only) as tx:
                 yield tx
             return
         if self._lock is not None:
@@ -575,7 +586,7 @@ class SqlStore(Store):
                 self._lock.release()
 
     @contextmanager
-    def _pg_transaction(self) -> Iterator[SqlTransaction]:
+    def _pg_transaction(self, *, read_only: bool) -> Iterator[SqlTransaction]:
         """PostgreSQL: a pooled psycopg connection, driven directly.
 
         The connection runs in autocommit mode and the transaction opens lazily: plain
@@ -584,16 +595,25 @@ class SqlStore(Store):
         statement sends BEGIN in the same round trip. Under READ COMMITTED, the default,
         every statement reads from its own snapshot either way. SQLAlchemy's Connection
         (``tx.conn``) is made only if a caller asks for it; the transaction begins first.
+
+        Between transactions the store keeps up to ``pool_size`` connections checked out
+        of SQLAlchemy's pool, in autocommit mode, ready: taking one is a list pop, not a
+        pool checkout and checkin (with its reset and events) and two mode switches.
         """
-        fairy = self.engine.raw_connection()
-        try:
-            raw = cast("psycopg.Connection[Any]", fairy.driver_connection)
-            raw.autocommit = True
-        except BaseException:
-            fairy.invalidate()
-            fairy.close()
-            raise
+        fairy = None
+        with self._idle_lock:
+            if self._idle:
+                fairy = self._idle.pop()
+        if fairy is None:
+            fairy = self.engine.raw_connection()
+            try:
+                cast("psycopg.Connection[Any]", fairy.driver_connection).autocommit = True
+            except BaseException:
+                fairy.invalidate()
+                fairy.close()
+                raise
         tx = SqlTransaction(self, None, fairy)
+        tx.read_only = read_only
         committed = False
         try:
             try:
@@ -602,8 +622,7 @@ class SqlStore(Store):
                     # the caller swallowed a conflict; the losing save's statements ran,
                     # so this transaction must not commit
                     raise ConcurrencyConflict(DOOMED)
-                if raw.pgconn.transaction_status != _IDLE:
-                    tx._wire().command(b"COMMIT")
+                tx._commit()
                 committed = True
             except (DBAPIError, psycopg.Error) as error:
                 if _is_retryable(error):
@@ -613,7 +632,21 @@ class SqlStore(Store):
             tx.closed = True
             tx._release(rollback=not committed)
 
+    def _keep(self, fairy: Any) -> None:
+        """A connection back from a transaction, IDLE, in autocommit mode: kept ready, or
+        given back to SQLAlchemy's pool when enough are kept."""
+        with self._idle_lock:
+            if len(self._idle) < self._idle_max and not self._closed:
+                self._idle.append(fairy)
+                return
+        _give_back(fairy)
+
     def close(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+            self._closed = True
+        for fairy in idle:
+            _give_back(fairy)
         self.engine.dispose()
 
     def __repr__(self) -> str:
@@ -634,6 +667,11 @@ class SqlTransaction(Transaction):
             None if fairy is None else fairy.driver_connection
         )
         self._began = False  # PostgreSQL: BEGIN sent (see SqlStore._pg_transaction)
+        self.read_only = False
+        # PostgreSQL: instance id -> revision, for the instance rows this transaction
+        # holds locked, and the writes of saves that wait for the next round trip
+        self._locked: dict[str, int] = {}
+        self._pending: list[tuple[bytes, Sequence[Any], str]] = []
         self.closed = False
         self.doomed = False
         # instance id -> (instance+executions, variables, {table: rows}) read ahead
@@ -673,9 +711,48 @@ class SqlTransaction(Transaction):
         return self._pg
 
     def _begin_now(self) -> None:
+        if self._pending:
+            _, error = self._run([])
+            if error is not None:
+                raise error
         if not self._began:
             self._wire().command(b"BEGIN")
             self._began = True
+
+    def _run(
+        self, statements: Sequence[tuple[bytes, Sequence[Any]]], *, begin: bool = False,
+        commit: bool = False,
+    ) -> tuple[list[Any], psycopg.Error | None]:
+        """``statements`` through the wire, after the writes of deferred saves (and, with
+        ``commit``, the COMMIT after them): one round trip. A deferred write that fails
+        is raised here (its transaction is then rolled back)."""
+        pending = self._pending
+        if pending:
+            self._pending = []
+            statements = [*((sql, args) for sql, args, _ in pending), *statements]
+        if commit:
+            statements = [*statements, (b"COMMIT", ())]
+        fresh = not self._began  # nothing of this transaction on the server yet
+        self._began = self._began or begin or bool(pending)
+        results, error = self._wire().run(statements, begin=begin, retry=fresh)
+        if pending:
+            if error is not None and error.sqlstate == _DIVISION_BY_ZERO:
+                # only a deferred write divides (by its count of instance rows written)
+                raise self._conflict(
+                    f"process instance {pending[0][2]!r} changed under its lock"
+                ) from error
+            results = results[len(pending) :]
+        return results, error
+
+    def _commit(self) -> None:
+        """PostgreSQL: the deferred writes and the COMMIT, in one round trip."""
+        raw = cast("psycopg.Connection[Any]", self._pg)
+        if self._pending:
+            _, error = self._run([], commit=True)
+            if error is not None:
+                raise error
+        elif raw.pgconn.transaction_status != _IDLE:
+            self._wire().command(b"COMMIT")
 
     def _wire(self) -> _Wire:
         """The connection's _Wire, kept with it between transactions."""
@@ -689,6 +766,7 @@ class SqlTransaction(Transaction):
     def _release(self, *, rollback: bool) -> None:
         """PostgreSQL: end what is still open and give the connection back to the pool."""
         raw, fairy, sa = cast("psycopg.Connection[Any]", self._pg), self._fairy, self._sa
+        self._pending = []  # never sent: rolled back with the rest
         healthy = True
         try:
             wire = self._wire()
@@ -697,16 +775,19 @@ class SqlTransaction(Transaction):
             else:
                 if rollback and raw.pgconn.transaction_status != _IDLE:
                     wire.command(b"ROLLBACK")
-                raw.autocommit = False  # as the pool's other users expect it
+                healthy = raw.pgconn.transaction_status == _IDLE
+                if sa is not None:
+                    raw.autocommit = False  # SQLAlchemy's pool takes it back, as it gave it
         except Exception:  # noqa: BLE001 - a broken connection is discarded, not reused
             healthy = False
         if sa is not None:
             if not healthy:
                 sa.invalidate()
             sa.close()
+        elif healthy:
+            self.store._keep(fairy)
         else:
-            if not healthy:
-                fairy.invalidate()
+            fairy.invalidate()
             fairy.close()
 
     def _fetch(
@@ -721,15 +802,17 @@ class SqlTransaction(Transaction):
         compiled = [pg(q) for q, _ in queries]
         begin = not self._began and not all(c.reads for c in compiled)
         statements = [(c.sql, c.args(p)) for c, (_, p) in zip(compiled, queries, strict=True)]
-        fresh = not self._began  # nothing of this transaction on the server yet
-        self._began = self._began or begin
-        results, error = self._wire().run(statements, begin=begin, retry=fresh)
+        results, error = self._run(statements, begin=begin)
         if error is not None:
             raise error
         return [r if isinstance(r, list) else [] for r in results]
 
     def _write(
-        self, head: tuple[Any, dict[str, Any]], batches: list[tuple[Any, list[dict[str, Any]]]]
+        self,
+        head: tuple[Any, dict[str, Any]],
+        batches: list[tuple[Any, list[dict[str, Any]]]],
+        *,
+        defer: str | None = None,
     ) -> int:
         """The head statement, then each batch; the head's row count.
 
@@ -757,13 +840,19 @@ class SqlTransaction(Transaction):
             candidates = batch[0] is DEL_CANDIDATES or batch[0] is INS_CANDIDATE
             (after if rewritten and candidates else together).append(batch)
         plan = self.store.write_plan(
-            head[0], tuple((b[0], len(b[1]) == 1) for b in together)
+            head[0], tuple((b[0], len(b[1]) == 1) for b in together), deferred=bool(defer)
         )
-        args: list[str] | None = None
+        args: list[Any] | None = None
         if plan is not None:
             try:
-                args = [_json_rows(head[1])]
-                args += [_json_rows(rows[0] if len(rows) == 1 else rows) for _, rows in together]
+                args = []
+                sources: list[Sequence[dict[str, Any]]] = [(head[1],)]
+                sources += [batch for _, batch in together]
+                for names, given in zip(plan.members, sources, strict=True):
+                    if names is None:
+                        args.append(_json_rows(given))
+                    else:
+                        _typed_args(given[0], names, args)
             except (TypeError, ValueError) as problem:
                 if "naive datetime" in str(problem):
                     raise
@@ -774,9 +863,13 @@ class SqlTransaction(Transaction):
         for statement, rows in after:
             c = self.store.pg(statement)
             statements += [(c.sql, c.args(r)) for r in rows]
-        begin = not self._began
-        self._began = True
-        results, error = self._wire().run(statements, begin=begin, retry=begin)
+        if defer is not None:
+            # this transaction holds the instance's row: nothing can change its revision,
+            # so the write waits for the next round trip (the COMMIT's, usually); if it
+            # matched no row after all, its statement fails and the transaction with it
+            self._pending += [(sql, a, defer) for sql, a in statements]
+            return 1
+        results, error = self._run(statements, begin=not self._began)
         head_rows = results[0]
         written = int(head_rows[0][0]) if isinstance(head_rows, list) and head_rows else None
         if error is not None:
@@ -795,9 +888,7 @@ class SqlTransaction(Transaction):
         for statement, rows in batches:
             c = pg(statement)
             statements += [(c.sql, c.args(r)) for r in rows]
-        begin = not self._began
-        self._began = True
-        results, error = self._wire().run(statements, begin=begin, retry=begin)
+        results, error = self._run(statements, begin=not self._began)
         written = results[0] if isinstance(results[0], int) else None
         if error is not None:
             if written == 0:
@@ -938,13 +1029,22 @@ class SqlTransaction(Transaction):
         A command that looks up a task goes on to load its instance and touch its tasks
         next; on PostgreSQL that is three round trips made one. ``load_instance`` takes
         what was read here (once); the rows are as current as a load at this moment.
+        Unless the transaction is ``read_only``, the instance's row is locked first
+        (``FOR NO KEY UPDATE``): a concurrent command on the same instance waits for
+        this one instead of failing on its revision and starting again.
         """
-        instance_of, siblings = by_id
-        instance_rows, variable_rows, rows = self._fetch(
-            (instance_of[0], {"rid": record_id}),
-            (instance_of[1], {"rid": record_id}),
-            (siblings, {"rid": record_id}),
-        )
+        instance_of, siblings, lock = by_id
+        key = {"rid": record_id}
+        reads = ((instance_of[0], key), (instance_of[1], key), (siblings, key))
+        if self.read_only:
+            instance_rows, variable_rows, rows = self._fetch(*reads)
+        else:
+            # the command will write what it read: lock the instance's row first (the
+            # reads after it then see its latest state), and its save can wait for the
+            # COMMIT's round trip (see save)
+            locked, instance_rows, variable_rows, rows = self._fetch((lock, key), *reads)
+            if locked:
+                self._locked[locked[0][0]] = locked[0][1]
         if instance_rows:
             self._prefetched[instance_rows[0][0]] = (instance_rows, variable_rows, {name: rows})
         return rows
@@ -1019,8 +1119,17 @@ class SqlTransaction(Transaction):
                 ],
             ))
 
+        # PostgreSQL: a state read under this transaction's lock on its row is written
+        # with the next round trip (see _read_ahead and _write)
+        defer = (
+            instance.id
+            if self._pg is not None
+            and not state.is_new
+            and self._locked.get(instance.id) == instance.revision
+            else None
+        )
         try:
-            count = self._write(head, batches)
+            count = self._write(head, batches, defer=defer)
         except (IntegrityError, psycopg.errors.UniqueViolation) as error:
             if state.is_new and _is_unique_violation(error):
                 raise self._conflict(
@@ -1034,6 +1143,8 @@ class SqlTransaction(Transaction):
             )
         self._candidates.update(remembered)
         instance.revision = revision
+        if defer is not None:
+            self._locked[instance.id] = revision
         state.reset_journal()
 
     def _tasks_batches(
@@ -1412,6 +1523,15 @@ _JSON_PARAMS = ("json_value", "payload", "result")
 
 
 _IDLE = TransactionStatus.IDLE
+
+
+def _give_back(fairy: Any) -> None:
+    """A kept connection back to SQLAlchemy's pool, in the mode the pool gave it out."""
+    try:
+        fairy.driver_connection.autocommit = False
+    except Exception:  # noqa: BLE001 - a broken connection is discarded, not reused
+        fairy.invalidate()
+    fairy.close()
 _MAX_WRITE_PLANS = 512  # combinations kept (and prepared); a rarer one is built each time
 _KEY_COLUMNS = {"k_id": "id", "k_tenant": "tenant_id", "k_revision": "revision"}
 _BIND = re.compile(r"%\((\w+)\)s")
@@ -1435,18 +1555,20 @@ _SHORT_TYPES = {
 }
 
 
-def _json_write(
+def _member(
     dialect: Any, statement: Any, *, head: bool, single: bool, position: int
-) -> str | None:
-    """``statement`` (one of the module's INSERTs, or UPDATE/DELETE by id and tenant)
-    over the rows of one JSON parameter, as a member of the combined write; None if it
-    is not of that form. The head returns a row if it wrote; the others are gated on it.
+) -> tuple[str, tuple[str, ...] | None] | None:
+    """``statement`` (one of the module's INSERTs, or UPDATE/DELETE by id and tenant) as
+    a member of the combined write, its parameters from ``$position`` on; None if it is
+    not of that form. One row comes as typed parameters (the names given, in order);
+    several as one JSON array of objects (``json_to_recordset``; names None). The head
+    returns a row if it wrote; the others are gated on it.
     """
     compiled = statement.compile(dialect=dialect)
     if compiled.params and any(v is not None for v in compiled.params.values()):
         return None
     sql = compiled.string
-    names = _BIND.findall(sql)
+    names = tuple(_BIND.findall(sql))
     table = statement.table
     if not isinstance(table, Table) or len(set(names)) != len(names):
         return None
@@ -1455,19 +1577,28 @@ def _json_write(
         return None
     preparer = dialect.identifier_preparer
     target = preparer.format_table(table)
-    # jsonb arrives as text (written by codec.dumps_json) and is cast; the rest is typed
     jsonb = {n for n, c in columns.items() if c.type.compile(dialect=dialect) == "JSONB"}
-    record = ", ".join(
-        f"{preparer.quote(n)} {'text' if n in jsonb else _short_type(c, dialect)}"
-        for n, c in columns.items()
-    )
+    if single:
+        # a one-row source: the planner expects one row and looks the target up by key
+        typed = ", ".join(
+            f"${position + i}::{'jsonb' if n in jsonb else _short_type(columns[n], dialect)}"
+            f" AS {preparer.quote(n)}"
+            for i, n in enumerate(names)
+        )
+        source = f"(SELECT {typed}) AS r"
+        jsonb = set()
+    else:
+        # jsonb arrives as text (written by codec.dumps_json) and is cast; the rest typed
+        record = ", ".join(
+            f"{preparer.quote(n)} {'text' if n in jsonb else _short_type(c, dialect)}"
+            for n, c in columns.items()
+        )
+        source = f"json_to_recordset(${position}::json) AS r({record})"
 
     def value(n: str) -> str:
         return f"r.{preparer.quote(n)}" + ("::jsonb" if n in jsonb else "")
 
-    # one row is a JSON object; several are an array of them
-    function = "json_to_record" if single else "json_to_recordset"
-    source = f"{function}(${position}::json) AS r({record})"
+    given = names if single else None
     gate = "" if head else " AND EXISTS (SELECT 1 FROM h)"
     returning = " RETURNING 1" if head else ""
     if isinstance(statement, Insert):
@@ -1478,11 +1609,11 @@ def _json_write(
         return (  # identifiers from the schema, values as parameters
             f"INSERT INTO {target} ({listed}) SELECT {', '.join(value(n) for n in names)}"  # noqa: S608
             f" FROM {source}{where}{returning}"
-        )
+        ), given
     keys = [n for n in names if n in _KEY_COLUMNS]
     # UPDATE/DELETE ... WHERE id = :k_id AND tenant_id = :k_tenant [AND revision = ...]
     expected = ["k_id", "k_tenant", "k_revision"][: len(keys)]
-    if keys != expected or len(keys) < 2 or names[-len(keys) :] != keys:
+    if keys != expected or len(keys) < 2 or list(names[-len(keys) :]) != keys:
         return None
     match = " AND ".join(
         f"t.{preparer.quote(_KEY_COLUMNS[k])} = r.{preparer.quote(k)}" for k in keys
@@ -1499,10 +1630,24 @@ def _json_write(
         sets = ", ".join(f"{preparer.quote(n)} = {value(n)}" for n in names if n not in keys)
         return (  # identifiers from the schema, values as parameters
             f"UPDATE {target} AS t SET {sets} FROM {source} WHERE {match}{gate}{returning}"  # noqa: S608
-        )
+        ), given
     if sql.startswith("DELETE FROM ") and len(names) == len(keys):
-        return f"DELETE FROM {target} AS t USING {source} WHERE {match}{gate}{returning}"  # noqa: S608
+        return (
+            f"DELETE FROM {target} AS t USING {source} WHERE {match}{gate}{returning}"  # noqa: S608
+        ), given
     return None
+
+
+def _typed_args(params: dict[str, Any], names: tuple[str, ...], out: list[Any]) -> None:
+    """One row's parameters for a member of the combined write, in ``names`` order."""
+    for value in params.values():
+        if type(value) is datetime and value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: caseflow stores aware timestamps only")
+    for name in names:
+        value = params[name]
+        if value is not None and name in _JSON_PARAMS:
+            value = Jsonb(value)
+        out.append(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -1533,11 +1678,8 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-def _json_rows(rows: list[dict[str, Any]] | dict[str, Any]) -> str:
-    """A batch (or the head's one row) as the JSON parameter of its member of the
-    combined write."""
-    if isinstance(rows, dict):
-        return _to_json(_json_row(rows))
+def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """Several rows as the JSON parameter of their member of the combined write."""
     return _to_json([_json_row(r) for r in rows])
 
 
@@ -1624,9 +1766,9 @@ class _Wire:
                 expect.append((-2, name))
                 names[sql] = name  # taken back below unless the server made it
             if name is None:
-                pgconn.send_query_params(sql, params)
+                pgconn.send_query_params(sql, params, result_format=_BINARY)
             else:
-                pgconn.send_query_prepared(name, params)
+                pgconn.send_query_prepared(name, params, result_format=_BINARY)
             expect.append((i, b""))
         pgconn.pipeline_sync()
         while pgconn.flush():
@@ -1664,10 +1806,14 @@ class _Wire:
 
 
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
+# rows come back in binary: nothing is formatted as text by the server and parsed here
+# (psycopg's binary loaders give the same values, JSON through the same loads)
+_BINARY = pq.Format.BINARY
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 _UNKNOWN_STATEMENT = "26000"  # invalid_sql_statement_name: a prepared statement is gone
+_DIVISION_BY_ZERO = "22012"
 _MAX_PREPARED = 400  # statements prepared per connection; beyond, sent unprepared
 
 
@@ -1711,12 +1857,14 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 
 
 class _WritePlan:
-    """One combined write statement (see SqlStore.write_plan)."""
+    """One combined write statement (see SqlStore.write_plan), and for each member (the
+    head first) the names of its row's typed parameters, or None: one JSON parameter."""
 
-    __slots__ = ("sql",)
+    __slots__ = ("members", "sql")
 
-    def __init__(self, sql: bytes) -> None:
+    def __init__(self, sql: bytes, members: list[tuple[str, ...] | None]) -> None:
         self.sql = sql
+        self.members = members
 
 
 @contextmanager
@@ -1847,11 +1995,15 @@ def _job_incident(job: Job, instance_id: str, now: datetime) -> Incident:
 
 
 
-def _ahead_of(table: Table) -> tuple[tuple[Any, Any], Any]:
-    """Statements reading an instance and its rows of ``table`` from one row id."""
+def _ahead_of(table: Table) -> tuple[tuple[Any, Any], Any, Any]:
+    """Statements reading an instance and its rows of ``table`` from one row id, and
+    the statement locking that instance's row first (PostgreSQL; see _read_ahead)."""
     owner = (
         select(table.c.instance_id).where(table.c.id == bindparam("rid")).limit(1)
     ).scalar_subquery()
+    lock = (
+        select(_I.c.id, _I.c.revision).where(_I.c.id == owner).with_for_update(key_share=True)
+    )
     instance = (
         select(*M_INSTANCE.columns, *M_EXECUTION.columns)
         .select_from(_I)
@@ -1863,7 +2015,7 @@ def _ahead_of(table: Table) -> tuple[tuple[Any, Any], Any]:
         siblings = SEL_TASK_WITH_CANDIDATES.where(s.user_task.c.instance_id == owner)
     else:
         siblings = M_EXTERNAL.select.where(s.external_task.c.instance_id == owner)
-    return (instance, variables), siblings
+    return (instance, variables), siblings, lock
 
 
 _AHEAD_OF_TASK = _ahead_of(s.user_task)

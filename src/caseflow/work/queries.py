@@ -13,11 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, or_, text
 
 from caseflow.engine.state import TaskStatus
-from caseflow.work.model import OPEN_STATUSES
-from caseflow.work.sql import C, T, VariableOp, can_manage, can_work, variable_condition
+from caseflow.store.schema import TASK_STATUSES
+from caseflow.work.model import CLAIMABLE_STATUSES, OPEN_STATUSES
+from caseflow.work.sql import (
+    ACTOR,
+    CAN_MANAGE,
+    CAN_WORK,
+    C,
+    T,
+    VariableOp,
+    variable_condition,
+)
 
 Scope = Literal["mine", "available", "visible", "managed"]
 """Whose tasks: ``mine`` assigned to me or delegated by me; ``available`` unassigned
@@ -69,26 +78,25 @@ class TaskFilter:
     offset: int = 0
 
 
-def conditions(
-    query: TaskFilter, actor: str, now: datetime, tenant: str
-) -> list[ColumnElement[bool]]:
-    """The WHERE of ``query`` for ``actor`` (grants checked at ``now``)."""
+def conditions(query: TaskFilter) -> list[ColumnElement[bool]]:
+    """The WHERE of ``query``: run it with the ``actor``, ``now`` and ``tid`` parameters
+    (see :class:`caseflow.work.sql.WorkSql`); grants are checked at ``now``."""
     where: list[ColumnElement[bool]] = []
     if query.scope == "mine":
-        where.append(or_(T.c.assignee == actor, T.c.owner == actor))
-        where.append(can_work(actor, now, tenant))
+        where.append(or_(T.c.assignee == ACTOR, T.c.owner == ACTOR))
+        where.append(CAN_WORK)
     elif query.scope == "available":
         where.append(T.c.assignee.is_(None))
-        where.append(T.c.status.in_(("OPEN", "ESCALATED")))
-        where.append(can_work(actor, now, tenant))
+        where.append(status_in(CLAIMABLE_STATUSES))
+        where.append(CAN_WORK)
     elif query.scope == "visible":
-        where.append(or_(can_work(actor, now, tenant), can_manage(actor, now, tenant)))
+        where.append(or_(CAN_WORK, CAN_MANAGE))
     elif query.scope == "managed":
-        where.append(can_manage(actor, now, tenant))
+        where.append(CAN_MANAGE)
     else:
         raise ValueError(f"unknown scope {query.scope!r}")
     if query.statuses is not None:
-        where.append(T.c.status.in_(list(query.statuses)))
+        where.append(status_in(query.statuses))
     if query.queues is not None:
         where.append(T.c.queue.in_(list(query.queues)))
     for column, value in (
@@ -131,13 +139,26 @@ def conditions(
     return where
 
 
+def status_in(statuses: Sequence[str]) -> Any:
+    """``status IN (...)`` with the values written out, not bound: a prepared statement's
+    plan can then use the partial indexes whose predicates name the same statuses."""
+    wanted = sorted(set(statuses))
+    unknown = [v for v in wanted if v not in TASK_STATUSES]
+    if unknown or not wanted:
+        raise ValueError(f"unknown task status(es) {unknown or 'none given'}")
+    return text(f"user_task.status IN ({', '.join(repr(v) for v in wanted)})")
+
+
 def order(query: TaskFilter) -> list[Any]:
     clauses: list[Any] = []
     for name, descending in query.sort:
         if name not in _SORTABLE:
             raise ValueError(f"cannot sort tasks by {name!r}")
         column = T.c[name]
-        clauses.append((column.desc() if descending else column.asc()).nulls_last())
+        ordered = column.desc() if descending else column.asc()
+        # NULLS LAST only where a column can hold one: on NOT NULL columns the order must
+        # stay the plain one the indexes have (DESC is NULLS FIRST to PostgreSQL)
+        clauses.append(ordered.nulls_last() if column.nullable else ordered)
     clauses.append(T.c.id)
     return clauses
 

@@ -147,7 +147,9 @@ class WorkService:
 
     def _read(self, body: Callable[[w.WorkSql], X]) -> X:
         with self.store.transaction(read_only=True) as tx:
-            return body(work_sql(tx, self.tenant_id, self.now()))
+            work = work_sql(tx, self.tenant_id, self.now())
+            work.no_jit()
+            return body(work)
 
     def _history(self, work: w.WorkSql, row: Any, action: str, by: str, **entry: Any) -> None:
         work.add_history([{
@@ -287,15 +289,13 @@ class WorkService:
                 raise IllegalState(f"user '{user_id}' is already deactivated")
             work.update_row(w.U, {"id": user_id}, {"active": False, "deactivated_at": work.now})
             ids = [
-                r.id for r in work.visible_tasks(
-                    None,
+                r.id for r in work.select_tasks(
                     [
                         w.T.c.status.in_(OPEN_STATUSES),
                         (w.T.c.assignee == user_id) | (w.T.c.owner == user_id),
                     ],
                     [w.T.c.id],
-                    100_000,
-                    0,
+                    limit=1_000_000,
                 )
             ]
             returned = []
@@ -935,12 +935,21 @@ class WorkService:
         """Withdraw a task: its process instance is terminated (a process task cannot end
         otherwise), which cancels its other open tasks too. Managers only; checked inside
         the terminating transaction."""
-        found = self._read(lambda work: work.task(task_id))
-        if found is None:
-            raise NotFound("task", task_id)
+        def check(work: w.WorkSql) -> str:
+            row = work.lock_task(task_id, user)
+            if row is None:
+                raise NotFound("task", task_id)
+            self._require(row.manages, user, "cancel", task_id,
+                          "no valid grant of a managing role covers its queue")
+            self._state(row, OPEN_STATUSES, "cancelled")
+            return str(row.instance_id)
+
+        # checked here, and again inside the terminating transaction (the listener), which
+        # sees the task as it is then; a terminate that touches no task is not seen there
+        instance_id = self._read(check)
         with acting(Acting(user=user, comment=reason, cancel_task=task_id)):
             self.engine.terminate(
-                found.instance_id, reason=f"task '{task_id}' cancelled by '{user}': {reason}"
+                instance_id, reason=f"task '{task_id}' cancelled by '{user}': {reason}"
             )
 
     def comment(self, user: str, task_id: str, text: str) -> TaskHistoryEntry:
@@ -1029,11 +1038,9 @@ class WorkService:
 
     def task(self, user: str, task_id: str) -> WorkTask:
         def read(work: w.WorkSql) -> WorkTask:
-            found = work.visible_tasks(
-                user,
-                [w.T.c.id == task_id, *conditions(TaskFilter(statuses=None), user,
-                                                   work.now, self.tenant_id)],
-                [w.T.c.id], 1, 0,
+            found = work.select_tasks(
+                [w.T.c.id == task_id, *conditions(TaskFilter(statuses=None))],
+                [w.T.c.id], 1, actor=user,
             )
             if found:
                 return found[0]
@@ -1046,14 +1053,13 @@ class WorkService:
     def tasks(self, user: str, query: TaskFilter | None = None) -> list[WorkTask]:
         """Tasks ``user`` may see that match ``query``, sorted and paged, in one query."""
         q = query or TaskFilter()
-        return self._read(lambda work: work.visible_tasks(
-            user, conditions(q, user, work.now, self.tenant_id), order(q), q.limit, q.offset
+        return self._read(lambda work: work.select_tasks(
+            conditions(q), order(q), q.limit, q.offset, actor=user
         ))
 
     def count_tasks(self, user: str, query: TaskFilter | None = None) -> int:
         q = query or TaskFilter()
-        return self._read(lambda work: work.count_tasks(conditions(q, user, work.now,
-                                                                   self.tenant_id)))
+        return self._read(lambda work: work.count_tasks(conditions(q), actor=user))
 
     def my_tasks(self, user: str, *, limit: int = 50, offset: int = 0) -> list[WorkTask]:
         """Unfinished tasks assigned to the user (or delegated by them)."""
@@ -1070,11 +1076,9 @@ class WorkService:
 
     def history(self, user: str, task_id: str) -> list[TaskHistoryEntry]:
         def read(work: w.WorkSql) -> list[TaskHistoryEntry]:
-            rows = work.visible_tasks(
-                user,
-                [w.T.c.id == task_id, *conditions(TaskFilter(statuses=None), user,
-                                                   work.now, self.tenant_id)],
-                [w.T.c.id], 1, 0,
+            rows = work.select_tasks(
+                [w.T.c.id == task_id, *conditions(TaskFilter(statuses=None))],
+                [w.T.c.id], 1, actor=user,
             )
             if not rows:
                 if work.task(task_id) is None:

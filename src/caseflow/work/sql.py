@@ -14,6 +14,7 @@ in the same order, in one statement that also writes the history row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -51,7 +52,6 @@ from caseflow.store import schema as s
 from caseflow.store.sql import SqlStore, SqlTransaction
 from caseflow.work.model import (
     CLAIMABLE_STATUSES,
-    OPEN_STATUSES,
     CaseRouting,
     Department,
     Grant,
@@ -155,6 +155,17 @@ def can_manage(user: Param, now: Param, tenant: Param) -> ColumnElement[bool]:
     return T.c.queue.in_(covered_queues(user, now, tenant, manage=True))
 
 
+# The checks as statements use them, built once: the acting user, the time the grants
+# must be valid at and the tenant are parameters (``actor``, ``now``, ``tid``), so each
+# query's text stays the same from call to call (compiled once, prepared by the driver).
+ACTOR: Any = bindparam("actor", type_=String())
+NOW: Any = bindparam("now", type_=s.UTCDateTime())
+TID: Any = bindparam("tid", type_=String())
+COVERED = covered_queues(ACTOR, NOW, TID)
+CAN_WORK = can_work(ACTOR, NOW, TID)
+CAN_MANAGE = can_manage(ACTOR, NOW, TID)
+
+
 # --- tasks as work items ------------------------------------------------------------------
 
 _TASK_FIELDS = [
@@ -164,6 +175,28 @@ TASK_COLUMNS = [T.c[name] for name in _TASK_FIELDS]
 _N_TASK = len(TASK_COLUMNS)
 
 
+_SEP = "\x1f"  # between a task's candidates, as one column
+CANDIDATES_PG = (
+    select(func.string_agg(C.c.kind + ":" + C.c.value, literal(_SEP)))
+    .where(C.c.task_id == T.c.id, C.c.tenant_id == T.c.tenant_id)
+    .scalar_subquery()
+)
+CANDIDATES_SQLITE = (
+    select(func.group_concat(C.c.kind + ":" + C.c.value, literal(_SEP)))
+    .where(C.c.task_id == T.c.id, C.c.tenant_id == T.c.tenant_id)
+    .scalar_subquery()
+)
+
+
+def _split_candidates(joined: str | None) -> tuple[list[str], list[str]]:
+    users: list[str] = []
+    groups: list[str] = []
+    for entry in (joined or "").split(_SEP) if joined else ():
+        kind, _, value = entry.partition(":")
+        (users if kind == "user" else groups).append(value)
+    return sorted(users), sorted(groups)
+
+
 def task_from(
     row: Sequence[Any], users: Sequence[str] = (), groups: Sequence[str] = ()
 ) -> WorkTask:
@@ -171,7 +204,8 @@ def task_from(
     return WorkTask(**values, candidate_users=tuple(users), candidate_groups=tuple(groups))
 
 
-_OPEN = T.c.status.in_(OPEN_STATUSES)
+# constants, not parameters: a planner matches them to the partial indexes' predicates
+_OPEN = text(f"user_task.{s.OPEN_TASK_PREDICATE}")
 # constants, not parameters: the claim statement is compiled once and run as it is
 _CLAIMABLE = text("user_task.status IN ('ESCALATED', 'OPEN')")
 
@@ -260,6 +294,47 @@ CLAIM_NEXT_PG = _claim_next_pg(only=False)
 CLAIM_NEXT_PG_IN = _claim_next_pg(only=True)
 
 
+# the claim statement's variable parameters, in the order EXECUTE passes them
+CLAIM_NEXT_PARAMS = ("tid", "now", "actor", "hid")
+
+
+def render_claim_next(
+    only: bool = False, variables: Mapping[str, str] | None = None
+) -> str:
+    """The claim-next statement as PostgreSQL text with its constants inlined.
+
+    ``variables`` says how each of :data:`CLAIM_NEXT_PARAMS` (and ``queues``) is written:
+    ``$1``... for ``PREPARE``, or pgbench variables for the raw baseline, which runs this
+    very text.
+    """
+    from sqlalchemy.dialects import postgresql
+
+    statement = CLAIM_NEXT_PG_IN if only else CLAIM_NEXT_PG
+    names = [*CLAIM_NEXT_PARAMS, *(["queues"] if only else [])]
+    given = dict(variables or {n: f"${i}" for i, n in enumerate(names, 1)})
+    compiled = statement.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+    constants = {k: v for k, v in compiled.construct_params(_check=False).items()
+                 if k not in given}
+
+    def literal(value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"cannot inline {value!r} in the claim statement")
+        return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+
+    def bind(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return given[name] if name in given else literal(constants[name])
+
+    def expand(match: re.Match[str]) -> str:
+        return ", ".join(literal(v) for v in constants[match.group(1)])
+
+    text_ = re.sub(r"__\[POSTCOMPILE_(\w+)\]", expand, compiled.string)
+    return " ".join(re.sub(r"%\((\w+)\)s", bind, text_).split())
+
+
+_PREPARED = "caseflow_work_prepared"
+
+
 def claim_next_pg(
     store: SqlStore,
     tenant: str,
@@ -271,29 +346,47 @@ def claim_next_pg(
     """Claim-next on PostgreSQL: the one statement, on its own, in autocommit mode.
 
     The statement is a transaction by itself (it picks, claims and records, or does
-    nothing), so it needs no BEGIN and no COMMIT: one round trip, as a raw client would
-    send it. Results as :meth:`WorkSql.claim_next`.
+    nothing), so it needs no BEGIN and no COMMIT: one round trip, as a raw client sends
+    it. It is prepared once per connection (``PREPARE``) and run with ``EXECUTE``: its
+    text, long for a driver to parse on every call, is sent once. Results as
+    :meth:`WorkSql.claim_next`.
     """
-    statement = CLAIM_NEXT_PG if queues is None else CLAIM_NEXT_PG_IN
-    sql, fixed = store.compiled(statement)
-    params: dict[str, Any] = {
-        **fixed, "tid": tenant, "now": now, "actor": actor, "hid": history_id,
-    }
-    if queues is not None:
-        params["queues"] = list(queues)
+    only = queues is not None
+    name = "caseflow_claim_next_in" if only else "caseflow_claim_next"
+    args: list[Any] = [tenant, now, actor, history_id]
+    if only:
+        args.append(list(queues or ()))
+    execute = f"EXECUTE {name}({', '.join(['%s'] * len(args))})"
     fairy = store.engine.raw_connection()
     try:
         raw = cast("psycopg.Connection[Any]", fairy.driver_connection)
+        prepared: set[str] = fairy.info.setdefault(_PREPARED, set())
         raw.autocommit = True
         try:
-            rows = raw.execute(sql, params).fetchall()
+            if name not in prepared:
+                # simple query protocol: in the extended one, $1... would be PREPARE's own
+                result = raw.pgconn.exec_(
+                    f"PREPARE {name} AS {render_claim_next(only)}".encode()
+                )
+                if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+                    message = result.get_error_message()
+                    raise psycopg.ProgrammingError(f"cannot prepare {name}: {message}")
+                prepared.add(name)
+            # EXECUTE takes no protocol parameters: psycopg quotes the values into it
+            with psycopg.ClientCursor(raw) as cursor:
+                rows = cursor.execute(execute, args, prepare=False).fetchall()
         finally:
             raw.autocommit = False
+    except psycopg.errors.InvalidSqlStatementName:
+        # the session lost it (DEALLOCATE, a pooler): prepare again next time
+        fairy.info.pop(_PREPARED, None)
+        fairy.close()
+        return claim_next_pg(store, tenant, now, actor, queues, history_id)
     except BaseException:
         fairy.invalidate()
-        raise
-    finally:
         fairy.close()
+        raise
+    fairy.close()
     return _claimed(rows)
 
 
@@ -386,6 +479,13 @@ class WorkSql:
 
     def _rows(self, statement: Any, params: Mapping[str, Any] | None = None) -> list[Any]:
         return list(self.conn.execute(statement, dict(params or {})).all())
+
+    def no_jit(self) -> None:
+        """PostgreSQL: no JIT compilation in this transaction. Task lists carry the grant
+        check's subplans, which make their cost estimates look large enough to JIT-compile
+        (~100 ms at the default ``jit_above_cost``) a query that runs in a millisecond."""
+        if self.pg:
+            self.conn.exec_driver_sql("SET LOCAL jit = off")
 
     def _p(self, **extra: Any) -> dict[str, Any]:
         return {"tid": self.tenant, "now": self.now, **extra}
@@ -522,7 +622,9 @@ class WorkSql:
 
     def count_open(self, queue_name: str) -> int:
         (count,) = self._rows(
-            select(func.count()).where(T.c.tenant_id == self.tenant, T.c.queue == queue_name, _OPEN)
+            select(func.count()).where(
+                T.c.tenant_id == self.tenant, T.c.queue == queue_name, _OPEN
+            )
         )[0]
         return int(count)
 
@@ -585,23 +687,17 @@ class WorkSql:
         if actor is None:
             flags: list[Any] = [false().label("visible"), false().label("manages")]
         else:
-            flags = [
-                can_work(actor, self.now, self.tenant).label("visible"),
-                can_manage(actor, self.now, self.tenant).label("manages"),
-            ]
-        statement = select(*TASK_COLUMNS, *flags).where(
-            T.c.id == task_id, T.c.tenant_id == self.tenant
-        )
+            flags = [CAN_WORK.label("visible"), CAN_MANAGE.label("manages")]
+        statement = select(*TASK_COLUMNS, *flags).where(T.c.id == task_id, T.c.tenant_id == TID)
         if self.pg:
             statement = statement.with_for_update(of=T)
-        rows = self._rows(statement)
+        rows = self._rows(statement, self._p(actor=actor))
         return rows[0] if rows else None
 
     def may_work(self, task_id: str, user_id: str) -> bool:
         rows = self._rows(
-            select(can_work(user_id, self.now, self.tenant)).where(
-                T.c.id == task_id, T.c.tenant_id == self.tenant
-            )
+            select(CAN_WORK).where(T.c.id == task_id, T.c.tenant_id == TID),
+            self._p(actor=user_id),
         )
         return bool(rows and rows[0][0])
 
@@ -708,17 +804,15 @@ class WorkSql:
             if queues is not None:
                 params["queues"] = list(queues)
             return _claimed(self._rows(statement, params))
-        where = [
-            I.c.tenant_id == self.tenant,
-            I.c.queue.in_(covered_queues(actor, self.now, self.tenant)),
-        ]
+        where = [I.c.tenant_id == TID, I.c.queue.in_(COVERED)]
         if queues is not None:
             where.append(I.c.queue.in_(list(queues)))
         picked = self._rows(
             select(I.c.task_id)
             .where(*where)
             .order_by(I.c.priority.desc(), I.c.created_at, I.c.task_id)
-            .limit(1)
+            .limit(1),
+            self._p(actor=actor),
         )
         if not picked:
             return False, None
@@ -777,51 +871,78 @@ class WorkSql:
 
     # --- queries ---
 
-    def visible_tasks(
+    def select_tasks(
         self,
-        actor: str | None,
         where: Sequence[ColumnElement[bool]],
         order: Sequence[Any],
         limit: int,
-        offset: int,
+        offset: int = 0,
+        *,
+        actor: str | None = None,
     ) -> list[WorkTask]:
-        statement = select(*TASK_COLUMNS).where(T.c.tenant_id == self.tenant, *where)
-        rows = self._rows(statement.order_by(*order).limit(limit).offset(offset))
-        return self.tasks_from(rows)
+        """Tasks of this tenant matching ``where`` (grant checks are part of it, for
+        ``actor``), with their candidates, in one statement."""
+        candidates = CANDIDATES_PG if self.pg else CANDIDATES_SQLITE
+        statement = (
+            select(*TASK_COLUMNS, candidates)
+            .where(T.c.tenant_id == TID, *where)
+            .order_by(*order)
+            # constants: a prepared statement's plan then knows how few rows it needs
+            .limit(literal_column(str(int(limit)), Integer))
+            .offset(literal_column(str(int(offset)), Integer))
+        )
+        rows = self._rows(statement, self._p(actor=actor))
+        return [task_from(r, *_split_candidates(r[_N_TASK])) for r in rows]
 
-    def count_tasks(self, where: Sequence[ColumnElement[bool]]) -> int:
-        rows = self._rows(select(func.count()).where(T.c.tenant_id == self.tenant, *where))
+    def count_tasks(
+        self, where: Sequence[ColumnElement[bool]], *, actor: str | None = None
+    ) -> int:
+        rows = self._rows(
+            select(func.count()).where(T.c.tenant_id == TID, *where), self._p(actor=actor)
+        )
         return int(rows[0][0])
 
     def queue_stats(self, actor: str | None, names: Sequence[str] | None) -> list[Any]:
         """Per queue: name, max capacity, and counts of its unfinished tasks by status,
         overdue ones and the oldest's creation time."""
         def count(condition: ColumnElement[bool]) -> Any:
-            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+            return func.sum(case((condition, 1), else_=0))
 
-        join = and_(T.c.queue == Q.c.name, T.c.tenant_id == Q.c.tenant_id, _OPEN)
+        # the open tasks counted per queue first (one pass, hashed), then the queues
+        per_queue = (
+            select(
+                T.c.queue,
+                count(T.c.status == "OPEN").label("open"),
+                count(T.c.status == "CLAIMED").label("claimed"),
+                count(T.c.status == "DELEGATED").label("delegated"),
+                count(T.c.status == "ESCALATED").label("escalated"),
+                func.count().label("load"),
+                count(and_(T.c.due_at.is_not(None), T.c.due_at < NOW)).label("overdue"),
+                func.min(T.c.created_at).label("oldest"),
+            )
+            .where(T.c.tenant_id == TID, _OPEN)
+            .group_by(T.c.queue)
+            .subquery("per_queue")
+        )
         statement = (
             select(
                 Q.c.name,
                 Q.c.max_capacity,
-                count(T.c.status == "OPEN"),
-                count(T.c.status == "CLAIMED"),
-                count(T.c.status == "DELEGATED"),
-                count(T.c.status == "ESCALATED"),
-                func.count(T.c.id),
-                count(and_(T.c.due_at.is_not(None), T.c.due_at < self.now)),
-                func.min(T.c.created_at),
+                *(
+                    func.coalesce(per_queue.c[n], 0)
+                    for n in ("open", "claimed", "delegated", "escalated", "load", "overdue")
+                ),
+                per_queue.c.oldest,
             )
-            .select_from(Q.outerjoin(T, join))
-            .where(Q.c.tenant_id == self.tenant, Q.c.active)
-            .group_by(Q.c.id, Q.c.name, Q.c.max_capacity)
+            .select_from(Q.outerjoin(per_queue, per_queue.c.queue == Q.c.name))
+            .where(Q.c.tenant_id == TID, Q.c.active)
             .order_by(Q.c.name)
         )
         if names is not None:
             statement = statement.where(Q.c.name.in_(list(names)))
         if actor is not None:
-            statement = statement.where(Q.c.name.in_(covered_queues(actor, self.now, self.tenant)))
-        return self._rows(statement)
+            statement = statement.where(Q.c.name.in_(COVERED))
+        return self._rows(statement, self._p(actor=actor))
 
 
 # --- rows to records ----------------------------------------------------------------------

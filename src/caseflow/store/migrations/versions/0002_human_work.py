@@ -113,6 +113,12 @@ def upgrade() -> None:
         "ix_user_task_business_key", "user_task", ["business_key", "tenant_id"],
         **_partial("business_key IS NOT NULL"),
     )
+    op.create_index(
+        "ix_user_task_claimable",
+        "user_task",
+        ["tenant_id", sa.literal_column("priority DESC"), "created_at", "id", "queue"],
+        **_partial("assignee IS NULL AND status IN ('ESCALATED', 'OPEN')"),
+    )
     if op.get_context().dialect.name == "postgresql":
         op.execute(f"ALTER TABLE user_task SET ({USER_TASK_STORAGE})")
 
@@ -409,7 +415,10 @@ def downgrade() -> None:
         op.drop_table(table)
     if op.get_context().dialect.name == "postgresql":
         op.execute(f"ALTER TABLE user_task RESET ({', '.join(USER_TASK_STORAGE_NAMES)})")
-    for index in ("ix_user_task_business_key", "ix_user_task_case", "ix_user_task_owner"):
+    for index in (
+        "ix_user_task_claimable", "ix_user_task_business_key", "ix_user_task_case",
+        "ix_user_task_owner",
+    ):
         op.drop_index(index, table_name="user_task")
     for column in (
         "outcome_reason", "form_data", "task_data", "escalated_at", "escalation_level",
