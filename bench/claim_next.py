@@ -65,6 +65,7 @@ class Phase:
     empty: int = 0
     errors: list[str] = field(default_factory=list)
     stamps: list[float] = field(default_factory=list)  # claim times, s from start
+    vacuum_ms: list[float] = field(default_factory=list)  # vacuum_claimable durations
 
     @property
     def per_second(self) -> float:
@@ -77,8 +78,10 @@ class Phase:
         return data[min(len(data) - 1, int(len(data) * q))]
 
 
-def _worker(url: str, user: str, complete: bool, start_at: float, stop_at: float,
+def _worker(url: str, user: str, mode: str, start_at: float, stop_at: float,
             out: Any) -> None:
+    """Claim until ``stop_at``; ``mode``: ``claim`` only, ``complete`` each claimed task,
+    or ``churn``: give each back to its queue (it returns to the head of the queue)."""
     from caseflow.runtime import ProcessEngine
     from caseflow.store import open_store
     from caseflow.work import WorkService
@@ -94,7 +97,7 @@ def _worker(url: str, user: str, complete: bool, start_at: float, stop_at: float
         work = WorkService(ProcessEngine(store))
         warm = work.claim_next(user)  # compile and cache the statements outside the window
         if warm is not None:
-            if complete:
+            if mode == "complete":
                 work.complete(user, warm.id)
             else:
                 work.unclaim(user, warm.id)
@@ -112,8 +115,11 @@ def _worker(url: str, user: str, complete: bool, start_at: float, stop_at: float
             claims.append((t1 - t0) * 1000)
             stamps.append(t1 - start_at)
             ids.append(task.id)
-            if complete:
+            if mode == "complete":
                 work.complete(user, task.id)
+                completes.append((time.monotonic() - t1) * 1000)
+            elif mode == "churn":
+                work.unclaim(user, task.id)
                 completes.append((time.monotonic() - t1) * 1000)
     except Exception as error:  # noqa: BLE001 - reported by the parent
         errors.append(f"{user}: {type(error).__name__}: {error}")
@@ -122,14 +128,14 @@ def _worker(url: str, user: str, complete: bool, start_at: float, stop_at: float
     out.put((claims, completes, stamps, ids, errors, empty))
 
 
-def run_workers(url: str, workers: int, seconds: float, *, complete: bool,
+def run_workers(url: str, workers: int, seconds: float, *, mode: str,
                 vacuum_every: float = 0.0) -> Phase:
     ctx = mp.get_context("fork")
     out = ctx.Queue()
     start_at = time.monotonic() + 2.0 + 0.1 * workers  # time to connect and warm up
     stop_at = start_at + seconds
     procs = [
-        ctx.Process(target=_worker, args=(url, f"w{n}", complete, start_at, stop_at, out))
+        ctx.Process(target=_worker, args=(url, f"w{n}", mode, start_at, stop_at, out))
         for n in range(workers)
     ]
     for p in procs:
@@ -148,7 +154,7 @@ def run_workers(url: str, workers: int, seconds: float, *, complete: bool,
     stop_vacuum.set()
     if vacuumer is not None:
         vacuumer.join(timeout=30)
-    phase = Phase("claim+complete" if complete else "claim", workers, seconds=seconds)
+    phase = Phase(mode, workers, seconds=seconds)
     every: list[str] = []
     for claims, completes, stamps, ids, errors, empty in results:
         phase.latencies += claims
@@ -158,11 +164,10 @@ def run_workers(url: str, workers: int, seconds: float, *, complete: bool,
         phase.empty += empty
         every += ids
     phase.claims = len(every)
-    phase.duplicates = len(every) - len(set(every))
-    if vacuums:
-        phase.errors += []  # vacuum timings are reported separately
-        phase.stamps.sort()
-        phase.vacuum_ms = vacuums  # type: ignore[attr-defined]
+    # churn hands tasks back on purpose: a task claimed again later is no duplicate
+    phase.duplicates = 0 if mode == "churn" else len(every) - len(set(every))
+    phase.stamps.sort()
+    phase.vacuum_ms = vacuums
     return phase
 
 
@@ -240,8 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-complete", action="store_true")
     parser.add_argument("--sustained", type=float, default=0.0,
                         help="seconds of claim+complete with 8 workers (0: none)")
+    parser.add_argument("--sustained-mode", choices=("complete", "churn"), default="complete",
+                        help="complete: claim and complete; churn: claim and give back")
     parser.add_argument("--vacuum-every", type=float, default=5.0)
     parser.add_argument("--interval", type=float, default=15.0)
+    parser.add_argument("--only-sustained", action="store_true",
+                        help="skip the N = 1, 4, 8 phases: only the sustained run")
     parser.add_argument("--million", action="store_true",
                         help="only the 1M-task query benchmark and EXPLAIN plans")
     parser.add_argument("--reload", action="store_true",
@@ -256,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_million(args.url or MILLION_URL, queues=args.queues, reload=args.reload)
     args.url = args.url or DEFAULT_URL
+    if args.only_sustained:
+        return only_sustained(args)
 
     setup: Setup = prepare(args.url, queues=args.queues, workers=max(counts))
     took = load_tasks(setup, open_tasks=args.tasks)
@@ -281,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"p99 {fmt(r.p99_ms, 2)} ms  duplicates {dup}"
                   + (f"  ERROR {r.error}" if r.error else ""))
             reopen(args.url)
-        phase = run_workers(args.url, n, args.seconds, complete=False)
+        phase = run_workers(args.url, n, args.seconds, mode="claim")
         claim[n] = phase
         print(f"claim  N={n}: {phase.per_second:8.0f} claims/s  p50 {fmt(phase.p(0.5), 2)} ms  "
               f"p99 {fmt(phase.p(0.99), 2)} ms  duplicates {phase.duplicates}"
@@ -289,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         reopen(args.url)
     if not args.skip_complete:
         for n in counts:
-            phase = run_workers(args.url, n, args.seconds, complete=True)
+            phase = run_workers(args.url, n, args.seconds, mode="complete")
             cycle[n] = phase
             print(f"claim+complete N={n}: {phase.per_second:8.0f} claims/s  "
                   f"p50 {fmt(phase.p(0.5), 2)} ms  p99 {fmt(phase.p(0.99), 2)} ms  "
@@ -330,11 +341,18 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def only_sustained(args: argparse.Namespace) -> int:
+    setup = prepare(args.url, queues=args.queues, workers=8)
+    sustained(args, setup)
+    return 0
+
+
 def sustained(args: argparse.Namespace, setup: Setup) -> None:
     took = load_tasks(setup, open_tasks=args.tasks)
-    print(f"\n# sustained: 8 workers claim+complete for {args.sustained:.0f}s "
-          f"(reloaded in {took:.0f}s), vacuum_claimable every {args.vacuum_every:g}s")
-    phase = run_workers(args.url, 8, args.sustained, complete=True,
+    every = f"every {args.vacuum_every:g}s" if args.vacuum_every > 0 else "never"
+    print(f"\n# sustained: 8 workers, mode {args.sustained_mode}, for {args.sustained:.0f}s "
+          f"(reloaded in {took:.0f}s); vacuum_claimable {every}")
+    phase = run_workers(args.url, 8, args.sustained, mode=args.sustained_mode,
                         vacuum_every=args.vacuum_every)
     width = args.interval
     buckets = int(args.sustained // width)
@@ -350,12 +368,26 @@ def sustained(args: argparse.Namespace, setup: Setup) -> None:
         print(f"first {first:.0f}/s, last {last:.0f}/s, min {min(rates):.0f}/s, "
               f"max {max(rates):.0f}/s, mean {statistics.mean(rates):.0f}/s; "
               f"last/first {last / first if first else 0:.2f}")
-    vac = getattr(phase, "vacuum_ms", [])
+    vac = phase.vacuum_ms
     if vac:
         print(f"vacuum_claimable: {len(vac)} runs, median {statistics.median(vac):.0f} ms, "
               f"max {max(vac):.0f} ms")
-    print(f"p50 {fmt(phase.p(0.5), 2)} ms, p99 {fmt(phase.p(0.99), 2)} ms, "
-          f"duplicates {phase.duplicates}, errors {len(phase.errors)}")
+    print(f"claims: {phase.claims}, p50 {fmt(phase.p(0.5), 2)} ms, "
+          f"p99 {fmt(phase.p(0.99), 2)} ms, duplicates {phase.duplicates}, "
+          f"errors {len(phase.errors)} {phase.errors[:2]}")
+    engine = sql_engine(args.url)
+    with engine.connect() as conn:
+        dead = conn.execute(text(
+            "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables "
+            "WHERE relname = 'work_queue_item'"
+        )).first()
+        size = conn.execute(text(
+            "SELECT pg_size_pretty(pg_relation_size('ix_work_queue_item_next'))"
+        )).scalar()
+    engine.dispose()
+    if dead is not None:
+        print(f"work_queue_item at the end: {dead[1]} live, {dead[0]} dead rows; "
+              f"ix_work_queue_item_next {size}")
 
 
 if __name__ == "__main__":

@@ -144,3 +144,27 @@ def test_a_completion_waits_for_a_concurrent_change_and_sees_it(
     now = work.task("w1", task.id)
     assert (now.status, now.assignee) == ("CLAIMED", "w1")
     assert work.engine.instance_record(instance.id).status == "ACTIVE"
+
+
+@pytest.mark.postgres
+def test_prepared_statements_lost_by_the_session_are_prepared_again(
+    postgres_stores: Callable[[], Store], clock: ManualClock
+) -> None:
+    store = postgres_stores()
+    assert isinstance(store, SqlStore)
+    work = WorkService(ProcessEngine(store, clock=clock))
+    _organise(work, 1)
+    for _ in range(3):
+        work.engine.start("a")
+    first = work.claim_next("w0")  # prepares claim-next and, below, the task lock
+    assert first is not None
+    work.unclaim("w0", first.id)
+    with store.engine.connect() as conn:  # the pool hands back its warmest connection
+        conn.exec_driver_sql("DEALLOCATE ALL")
+        conn.commit()
+    again = work.claim_next("w0")
+    assert again is not None
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("DEALLOCATE ALL")
+        conn.commit()
+    assert work.unclaim("w0", again.id).status == "OPEN"

@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 import weakref
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,7 +47,7 @@ from caseflow.expr import Expression, compile_expression
 from caseflow.runtime.ports import TaskChanges, TaskListener, Transaction
 from caseflow.store.sql import SqlTransaction
 from caseflow.work import sql as w
-from caseflow.work.model import SYSTEM_USER, Queue, QueueAssignment, RoutingRule
+from caseflow.work.model import SYSTEM_USER, Queue, QueueAssignment, Role, RoutingRule
 from caseflow.work.strategies import Candidate, Demand, choose
 
 
@@ -89,6 +90,44 @@ class _Pending:
     user_load: dict[str, list[int]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    """What routing reads about the organisation, as of ``loaded_at`` (monotonic)."""
+
+    loaded_at: float
+    rules: list[RoutingRule]
+    queues_by_id: dict[str, Queue]
+    queues_by_name: dict[str, Queue]
+    roles_by_code: dict[str, Role]
+    assignments_by_role: dict[str, list[QueueAssignment]]  # active, highest level first
+    auto_by_queue: dict[str, list[QueueAssignment]]  # active and auto-assigning
+
+    @classmethod
+    def load(cls, work: w.WorkSql) -> RoutingConfig:
+        queues = [w.queue(r) for r in work.all(w.Q)]
+        roles = [w.role(r) for r in work.all(w.R) if r.active]
+        assignments = work.assignments()
+        by_role: dict[str, list[QueueAssignment]] = {}
+        auto: dict[str, list[QueueAssignment]] = {}
+        for a in assignments:
+            by_role.setdefault(a.role_id, []).append(a)
+            if a.auto_assign:
+                auto.setdefault(a.queue_id, []).append(a)
+        return cls(
+            loaded_at=time.monotonic(),
+            rules=work.active_rules(),
+            queues_by_id={q.id: q for q in queues},
+            queues_by_name={q.name: q for q in queues},
+            roles_by_code={r.code: r for r in roles},
+            assignments_by_role=by_role,
+            auto_by_queue=auto,
+        )
+
+    def queue(self, queue_id: str | None) -> Queue | None:
+        found = self.queues_by_id.get(queue_id) if queue_id is not None else None
+        return found if found is not None and found.active else None
+
+
 def work_sql(tx: Transaction, tenant_id: str, now: datetime) -> w.WorkSql:
     if not isinstance(tx, SqlTransaction):
         raise TypeError(
@@ -101,8 +140,10 @@ def work_sql(tx: Transaction, tenant_id: str, now: datetime) -> w.WorkSql:
 class WorkRouter(TaskListener):
     """Routes new tasks, keeps the claimable set and history in step (module docstring)."""
 
-    def __init__(self, tenant_id: str) -> None:
+    def __init__(self, tenant_id: str, *, config_ttl: float = 2.0) -> None:
         self.tenant_id = tenant_id
+        self.config_ttl = config_ttl
+        self._config: RoutingConfig | None = None
         self._expressions: dict[str, Expression] = {}
         self._expressions_lock = threading.Lock()
         # tasks whose completion the service recorded itself, per transaction
@@ -112,6 +153,21 @@ class WorkRouter(TaskListener):
 
     def recorded(self, tx: Transaction, task_id: str) -> None:
         self._recorded.setdefault(tx, set()).add(task_id)
+
+    def config(self, work: w.WorkSql) -> RoutingConfig:
+        """The routing configuration, read at most every ``config_ttl`` seconds.
+
+        Changes made through a :class:`~caseflow.work.WorkService` of this engine take
+        effect at once (it calls :meth:`invalidate`); changes made on other nodes within
+        ``config_ttl``. New tasks then cost no configuration reads.
+        """
+        found = self._config
+        if found is None or time.monotonic() - found.loaded_at > self.config_ttl:
+            found = self._config = RoutingConfig.load(work)
+        return found
+
+    def invalidate(self) -> None:
+        self._config = None
 
     # --- the listener ---
 
@@ -129,10 +185,10 @@ class WorkRouter(TaskListener):
         if completed or cancelled:
             self._finished(work, completed, cancelled, act)
         if created:
-            rules = work.active_rules()
+            config = self.config(work)
             pending = _Pending()
             for task in created:
-                self.route(work, task, changes.task_variables(task), rules, pending)
+                self.route(work, task, changes.task_variables(task), config, pending)
 
     def _check_cancel(
         self, tx: Transaction, act: Acting, cancelled: list[UserTaskRecord], now: datetime
@@ -156,14 +212,17 @@ class WorkRouter(TaskListener):
         cancelled: list[UserTaskRecord],
         act: Acting | None,
     ) -> None:
-        done = {t.id: t for t in (*completed, *cancelled)}
-        ids = sorted(done)
+        recorded = self._recorded.get(work.tx, set())
+        # the service locked and recorded its own completions in this transaction already
+        others = [t for t in (*completed, *cancelled) if t.id not in recorded]
+        if not others:
+            return
+        ids = sorted({t.id for t in others})
         work.lock_items(ids)
         before = {r.id: r for r in work.lock_tasks(ids)}
         work.drop_items(ids)
-        recorded = self._recorded.get(work.tx, set())
         entries = []
-        for task in (*completed, *cancelled):
+        for task in others:
             row = before.get(task.id)
             old_status = None
             if row is not None:
@@ -175,8 +234,6 @@ class WorkRouter(TaskListener):
                 task.follow_up_at = row.follow_up_at
                 task.queue = row.queue
                 task.claimed_at = row.claimed_at
-            if task.id in recorded:
-                continue
             if task.status == "COMPLETED":
                 entries.append({
                     "id": new_history_id(), "task_id": task.id, "instance_id": task.instance_id,
@@ -204,26 +261,25 @@ class WorkRouter(TaskListener):
         work: w.WorkSql,
         task: UserTaskRecord,
         variables: Mapping[str, Any],
-        rules: list[RoutingRule],
+        config: RoutingConfig,
         pending: _Pending,
     ) -> None:
         now = work.now
         notes: dict[str, Any] = {}
         created_id = new_history_id()  # ids order one command's rows: CREATE comes first
         history: list[dict[str, Any]] = []
-        target, source = self._target(work, task, variables, rules, notes)
+        target, source = self._target(task, variables, config, notes)
         queue: Queue | None = None
         if target is not None:
             queue = target
             task.queue = target.name
         elif task.queue is not None:
-            found = work.queues_by(names=[task.queue])
-            queue = found[0] if found else None
+            queue = config.queues_by_name.get(task.queue)
             source = "bpmn"
             if queue is None:
                 notes["unmanaged_queue"] = True
         if queue is not None and queue.max_capacity is not None:
-            queue = self._with_room(work, queue, task, pending, history)
+            queue = self._with_room(work, queue, task, config, pending, history)
         comment = None
         if task.queue is not None:
             comment = f"routed to queue '{task.queue}' ({source})"
@@ -236,7 +292,9 @@ class WorkRouter(TaskListener):
         if task.queue is not None:
             pending.queue_load[task.queue] += 1
         if task.assignee is None and queue is not None:
-            chosen = auto_assign(work, queue, task.priority, pending)
+            chosen = auto_assign(
+                work, queue, task.priority, config.auto_by_queue.get(queue.id, []), pending
+            )
             if chosen is not None:
                 user_id, strategy = chosen
                 task.assignee = user_id
@@ -260,13 +318,12 @@ class WorkRouter(TaskListener):
 
     def _target(
         self,
-        work: w.WorkSql,
         task: UserTaskRecord,
         variables: Mapping[str, Any],
-        rules: list[RoutingRule],
+        config: RoutingConfig,
         notes: dict[str, Any],
     ) -> tuple[Queue | None, str | None]:
-        for rule in rules:
+        for rule in config.rules:
             if rule.process_key is not None and rule.process_key != task.process_key:
                 continue
             if rule.element_id is not None and rule.element_id != task.element_id:
@@ -279,27 +336,25 @@ class WorkRouter(TaskListener):
                     continue
                 if not matched:
                     continue
-            found = work.queues_by(ids=[rule.queue_id])
-            if not found or not found[0].active:
+            found = config.queue(rule.queue_id)
+            if found is None:
                 continue
             if rule.priority is not None:
                 task.priority = rule.priority
-            return found[0], f"rule '{rule.name}'"
+            return found, f"rule '{rule.name}'"
         if task.queue is not None:
             return None, None  # the BPMN named it
-        roles = {r.code: r for r in work.roles_by_code(list(task.candidate_groups))}
         for group in task.candidate_groups:
-            found_role = roles.get(group)
+            found_role = config.roles_by_code.get(group)
             if found_role is None:
                 continue
-            if found_role.queue_id is not None:
-                bound = [q for q in work.queues_by(ids=[found_role.queue_id]) if q.active]
-                if bound:
-                    return bound[0], f"candidate group '{group}'"
-            for a in work.assignments(role_id=found_role.id):
-                assigned = [q for q in work.queues_by(ids=[a.queue_id]) if q.active]
-                if assigned:
-                    return assigned[0], f"candidate group '{group}'"
+            bound = config.queue(found_role.queue_id)
+            if bound is not None:
+                return bound, f"candidate group '{group}'"
+            for a in config.assignments_by_role.get(found_role.id, []):
+                assigned = config.queue(a.queue_id)
+                if assigned is not None:
+                    return assigned, f"candidate group '{group}'"
         return None, None
 
     def _with_room(
@@ -307,6 +362,7 @@ class WorkRouter(TaskListener):
         work: w.WorkSql,
         queue: Queue,
         task: UserTaskRecord,
+        config: RoutingConfig,
         pending: _Pending,
         history: list[dict[str, Any]],
     ) -> Queue:
@@ -322,12 +378,9 @@ class WorkRouter(TaskListener):
             load = work.count_open(current.name) + pending.queue_load[current.name]
             if load < current.max_capacity:
                 break
-            found = (
-                work.queues_by(ids=[current.overflow_queue_id])
-                if current.overflow_queue_id is not None
-                else []
-            )
-            following = found[0] if found and found[0].active and found[0].id not in seen else None
+            following = config.queue(current.overflow_queue_id)
+            if following is not None and following.id in seen:
+                following = None
             where = (
                 f"overflowed to '{following.name}'"
                 if following is not None
@@ -373,8 +426,11 @@ class WorkRouter(TaskListener):
                 "updated_at": work.now, "routing_history": [step] if department else [],
             })
             return
+        moved = department is not None and department != row.current_department_id
+        if not moved and row.current_queue == task.queue:
+            return  # nothing new to say about where the case is
         values: dict[str, Any] = {"current_queue": task.queue, "updated_at": work.now}
-        if department is not None and department != row.current_department_id:
+        if moved:
             values["previous_department_id"] = row.current_department_id
             values["current_department_id"] = department
             values["routing_history"] = [*(row.routing_history or []), step]
@@ -390,11 +446,16 @@ class WorkRouter(TaskListener):
 
 
 def auto_assign(
-    work: w.WorkSql, queue: Queue, priority: int, pending: _Pending | None = None
+    work: w.WorkSql,
+    queue: Queue,
+    priority: int,
+    assignments: Sequence[QueueAssignment],
+    pending: _Pending | None = None,
 ) -> tuple[str, str] | None:
-    """(user, strategy) chosen by the queue's auto-assigning assignments, or None."""
+    """(user, strategy) chosen by the queue's auto-assigning ``assignments`` (highest
+    priority level first), or None."""
     pending = pending or _Pending()
-    for a in work.assignments(queue_id=queue.id, auto_only=True):
+    for a in assignments:
         locked = work.lock_assignment(a.id)
         last = locked.last_assigned_user if locked is not None else a.last_assigned_user
         chosen = _choose_for(work, queue, a, priority, pending, last)

@@ -145,6 +145,13 @@ class WorkService:
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
         raise AssertionError("unreachable")
 
+    def _configured(self, body: Callable[[w.WorkSql], X]) -> X:
+        """A change to what routing reads: the router reads it afresh next time."""
+        try:
+            return self._write(body)
+        finally:
+            self.router.invalidate()
+
     def _read(self, body: Callable[[w.WorkSql], X]) -> X:
         with self.store.transaction(read_only=True) as tx:
             work = work_sql(tx, self.tenant_id, self.now())
@@ -165,8 +172,10 @@ class WorkService:
         }])
 
     @staticmethod
-    def _locked(work: w.WorkSql, task_id: str, user: str | None) -> Any:
-        row = work.lock_task(task_id, user)
+    def _locked(
+        work: w.WorkSql, task_id: str, user: str | None, *, lock_item: bool = True
+    ) -> Any:
+        row = work.lock_task(task_id, user, lock_item=lock_item)
         if row is None:
             raise NotFound("task", task_id)
         return row
@@ -344,7 +353,7 @@ class WorkService:
             work.insert(w.R, row)
             return w.role(work.one(w.R, id=row["id"]))
 
-        return self._write(body)
+        return self._configured(body)
 
     def roles(self) -> list[Role]:
         return self._read(lambda work: [w.role(r) for r in work.all(w.R, w.R.c.code)])
@@ -471,7 +480,7 @@ class WorkService:
                 work.upsert_queue_skill(str(row["id"]), self._skill_id(work, code), level)
             return w.queue(work.one(w.Q, id=row["id"]))
 
-        return self._write(body)
+        return self._configured(body)
 
     def update_queue(
         self,
@@ -507,7 +516,7 @@ class WorkService:
                 work.update_row(w.Q, {"id": found.id}, values)
             return w.queue(work.one(w.Q, id=found.id))
 
-        return self._write(body)
+        return self._configured(body)
 
     def queue(self, name: str) -> Queue:
         return self._read(lambda work: w.queue(self._queue_row(work, name)))
@@ -550,7 +559,7 @@ class WorkService:
             work.insert(w.A, row)
             return w.assignment(work.one(w.A, id=row["id"]))
 
-        return self._write(body)
+        return self._configured(body)
 
     def add_routing_rule(
         self,
@@ -583,13 +592,13 @@ class WorkService:
             work.insert(w.RR, row)
             return w.routing_rule(work.one(w.RR, id=row["id"]))
 
-        return self._write(body)
+        return self._configured(body)
 
     def routing_rules(self) -> list[RoutingRule]:
         return self._read(lambda work: work.active_rules())
 
     def deactivate_routing_rule(self, rule_id: str) -> None:
-        self._write(lambda work: self._updated(
+        self._configured(lambda work: self._updated(
             work.update_row(w.RR, {"id": rule_id}, {"active": False}), "routing rule", rule_id
         ))
 
@@ -696,7 +705,9 @@ class WorkService:
         found = work.queues_by(names=[row.queue])
         if not found:
             return
-        chosen = auto_assign(work, found[0], row.priority)
+        chosen = auto_assign(
+            work, found[0], row.priority, work.assignments(queue_id=found[0].id, auto_only=True)
+        )
         if chosen is None:
             return
         user_id, strategy = chosen
@@ -732,7 +743,9 @@ class WorkService:
 
         def authorize(tx: Transaction, _stored: UserTaskRecord) -> None:
             work = work_sql(tx, self.tenant_id, self.now())
-            row = self._locked(work, task_id, user)  # a concurrent claim waits for us
+            # a concurrent claim or change waits for this lock; a held task has no
+            # claimable-set row to lock first
+            row = self._locked(work, task_id, user, lock_item=False)
             self._require(row.visible, user, "complete", task_id, "no valid grant covers it")
             if row.status == "DELEGATED" and row.assignee == user:
                 raise IllegalState(
@@ -1029,7 +1042,7 @@ class WorkService:
 
     @staticmethod
     def _task(work: w.WorkSql, task_id: str) -> WorkTask:
-        found = work.task(task_id)
+        found = work.changed.get(task_id) or work.task(task_id)
         if found is None:
             raise NotFound("task", task_id)
         return found

@@ -15,6 +15,7 @@ in the same order, in one statement that also writes the history row.
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -48,6 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import CompoundSelect
 
+from caseflow.errors import ConcurrencyConflict
 from caseflow.store import schema as s
 from caseflow.store.sql import SqlStore, SqlTransaction
 from caseflow.work.model import (
@@ -298,32 +300,25 @@ CLAIM_NEXT_PG_IN = _claim_next_pg(only=True)
 CLAIM_NEXT_PARAMS = ("tid", "now", "actor", "hid")
 
 
-def render_claim_next(
-    only: bool = False, variables: Mapping[str, str] | None = None
-) -> str:
-    """The claim-next statement as PostgreSQL text with its constants inlined.
-
-    ``variables`` says how each of :data:`CLAIM_NEXT_PARAMS` (and ``queues``) is written:
-    ``$1``... for ``PREPARE``, or pgbench variables for the raw baseline, which runs this
-    very text.
-    """
+def render_pg(statement: Any, variables: Mapping[str, str]) -> str:
+    """A Core statement as PostgreSQL text: each of ``variables`` (bind parameter name ->
+    how to write it: ``$1`` for ``PREPARE``, a pgbench variable...) as given, every
+    other parameter inlined as the constant it is."""
     from sqlalchemy.dialects import postgresql
 
-    statement = CLAIM_NEXT_PG_IN if only else CLAIM_NEXT_PG
-    names = [*CLAIM_NEXT_PARAMS, *(["queues"] if only else [])]
-    given = dict(variables or {n: f"${i}" for i, n in enumerate(names, 1)})
     compiled = statement.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
-    constants = {k: v for k, v in compiled.construct_params(_check=False).items()
-                 if k not in given}
+    constants = {
+        k: v for k, v in compiled.construct_params(_check=False).items() if k not in variables
+    }
 
     def literal(value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError(f"cannot inline {value!r} in the claim statement")
+            raise ValueError(f"cannot inline {value!r} in a prepared statement")
         return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
 
     def bind(match: re.Match[str]) -> str:
         name = match.group(1)
-        return given[name] if name in given else literal(constants[name])
+        return variables[name] if name in variables else literal(constants[name])
 
     def expand(match: re.Match[str]) -> str:
         return ", ".join(literal(v) for v in constants[match.group(1)])
@@ -332,7 +327,52 @@ def render_claim_next(
     return " ".join(re.sub(r"%\((\w+)\)s", bind, text_).split())
 
 
+def _numbered(names: Sequence[str]) -> dict[str, str]:
+    return {n: f"${i}" for i, n in enumerate(names, 1)}
+
+
+def render_claim_next(
+    only: bool = False, variables: Mapping[str, str] | None = None
+) -> str:
+    """The claim-next statement as PostgreSQL text with its constants inlined.
+
+    ``variables`` says how each of :data:`CLAIM_NEXT_PARAMS` (and ``queues``) is written:
+    ``$1``... for ``PREPARE`` (the default), or pgbench variables for the raw baseline,
+    which runs this very text.
+    """
+    names = [*CLAIM_NEXT_PARAMS, *(["queues"] if only else [])]
+    return render_pg(CLAIM_NEXT_PG_IN if only else CLAIM_NEXT_PG, variables or _numbered(names))
+
+
 _PREPARED = "caseflow_work_prepared"
+
+
+def _prepare(raw: psycopg.Connection[Any], info: dict[Any, Any], name: str, sql: str) -> None:
+    """``PREPARE name AS sql`` once per connection (``info`` is the pooled connection's)."""
+    prepared: set[str] = info.setdefault(_PREPARED, set())
+    if name in prepared:
+        return
+    # simple query protocol: in the extended one, $1... would be PREPARE's own
+    result = raw.pgconn.exec_(f"PREPARE {name} AS {sql}".encode())
+    if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+        raise psycopg.ProgrammingError(f"cannot prepare {name}: {result.get_error_message()}")
+    prepared.add(name)
+
+
+def _execute(raw: psycopg.Connection[Any], name: str, args: Sequence[Any]) -> list[Any]:
+    # EXECUTE takes no protocol parameters: psycopg quotes the values into it
+    with psycopg.ClientCursor(raw) as cursor:
+        cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(args))})", args, prepare=False)
+        return cursor.fetchall()
+
+
+# an operation's first look at its task: the row, locked, and what the actor may do
+LOCK_TASK_PARAMS = ("tid", "now", "actor", "task_id")
+LOCK_TASK = (
+    select(*TASK_COLUMNS, CAN_WORK.label("visible"), CAN_MANAGE.label("manages"))
+    .where(T.c.id == bindparam("task_id"), T.c.tenant_id == TID)
+)
+LockedTask = namedtuple("LockedTask", [*_TASK_FIELDS, "visible", "manages"])  # type: ignore[misc]
 
 
 def claim_next_pg(
@@ -356,25 +396,14 @@ def claim_next_pg(
     args: list[Any] = [tenant, now, actor, history_id]
     if only:
         args.append(list(queues or ()))
-    execute = f"EXECUTE {name}({', '.join(['%s'] * len(args))})"
     fairy = store.engine.raw_connection()
     try:
         raw = cast("psycopg.Connection[Any]", fairy.driver_connection)
-        prepared: set[str] = fairy.info.setdefault(_PREPARED, set())
         raw.autocommit = True
         try:
-            if name not in prepared:
-                # simple query protocol: in the extended one, $1... would be PREPARE's own
-                result = raw.pgconn.exec_(
-                    f"PREPARE {name} AS {render_claim_next(only)}".encode()
-                )
-                if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
-                    message = result.get_error_message()
-                    raise psycopg.ProgrammingError(f"cannot prepare {name}: {message}")
-                prepared.add(name)
-            # EXECUTE takes no protocol parameters: psycopg quotes the values into it
-            with psycopg.ClientCursor(raw) as cursor:
-                rows = cursor.execute(execute, args, prepare=False).fetchall()
+            if name not in fairy.info.get(_PREPARED, ()):
+                _prepare(raw, fairy.info, name, _claim_next_text(only))
+            rows = _execute(raw, name, args)
         finally:
             raw.autocommit = False
     except psycopg.errors.InvalidSqlStatementName:
@@ -388,6 +417,24 @@ def claim_next_pg(
         raise
     fairy.close()
     return _claimed(rows)
+
+
+_RENDERED: dict[str, str] = {}
+
+
+def _claim_next_text(only: bool) -> str:
+    key = "claim_next_in" if only else "claim_next"
+    found = _RENDERED.get(key)
+    if found is None:
+        found = _RENDERED[key] = render_claim_next(only)
+    return found
+
+
+def _rendered(name: str, statement: Any, names: Sequence[str]) -> str:
+    found = _RENDERED.get(name)
+    if found is None:
+        found = _RENDERED[name] = render_pg(statement, _numbered(names))
+    return found
 
 
 def _claimed(rows: Sequence[Any]) -> tuple[bool, WorkTask | None]:
@@ -472,6 +519,7 @@ class WorkSql:
         self.tenant = tenant_id
         self.now = now
         self.pg = tx.store.is_postgres
+        self.changed: dict[str, WorkTask] = {}  # tasks as this transaction last wrote them
 
     @property
     def conn(self) -> Connection:
@@ -600,14 +648,6 @@ class WorkSql:
         )
         return [queue(r) for r in rows]
 
-    def roles_by_code(self, codes: Sequence[str]) -> list[Role]:
-        if not codes:
-            return []
-        rows = self._rows(
-            select(R).where(R.c.tenant_id == self.tenant, R.c.active, R.c.code.in_(list(codes)))
-        )
-        return [role(r) for r in rows]
-
     def assignments(self, *, queue_id: str | None = None, role_id: str | None = None,
                     auto_only: bool = False) -> list[QueueAssignment]:
         statement = select(A).where(A.c.tenant_id == self.tenant, A.c.active)
@@ -675,24 +715,51 @@ class WorkSql:
 
     # --- tasks ---
 
-    def lock_task(self, task_id: str, actor: str | None) -> Any | None:
-        """The task row, locked (its claimable-set row first), with whether ``actor`` may
-        work it and manage it now (``visible``, ``manages``; false for no actor)."""
-        if self.pg:
+    def lock_task(
+        self, task_id: str, actor: str | None, *, lock_item: bool = True
+    ) -> Any | None:
+        """The task row, locked (its claimable-set row first, unless ``lock_item`` is
+        false), with whether ``actor`` may work it and manage it now (``visible``,
+        ``manages``; false for no actor)."""
+        if self.pg and lock_item:
             self._rows(
                 select(I.c.task_id)
                 .where(I.c.task_id == task_id, I.c.tenant_id == self.tenant)
                 .with_for_update()
             )
+        if self.pg:
+            # prepared once per connection: the grant check costs more to plan than to run
+            rows = self.prepared(
+                "caseflow_lock_task",
+                LOCK_TASK.with_for_update(of=T),
+                LOCK_TASK_PARAMS,
+                [self.tenant, self.now, actor or "", task_id],
+            )
+            return LockedTask(*rows[0]) if rows else None
         if actor is None:
             flags: list[Any] = [false().label("visible"), false().label("manages")]
         else:
             flags = [CAN_WORK.label("visible"), CAN_MANAGE.label("manages")]
         statement = select(*TASK_COLUMNS, *flags).where(T.c.id == task_id, T.c.tenant_id == TID)
-        if self.pg:
-            statement = statement.with_for_update(of=T)
         rows = self._rows(statement, self._p(actor=actor))
         return rows[0] if rows else None
+
+    def prepared(
+        self, name: str, statement: Any, names: Sequence[str], args: Sequence[Any]
+    ) -> list[Any]:
+        """PostgreSQL: ``statement`` as a prepared statement of this connection (its
+        parameters ``names``, in order), run with ``args`` in this transaction."""
+        conn = self.conn
+        raw = cast("psycopg.Connection[Any]", conn.connection.driver_connection)
+        info = conn.connection.info
+        if name not in info.get(_PREPARED, ()):
+            _prepare(raw, info, name, _rendered(name, statement, names))
+        try:
+            return _execute(raw, name, args)
+        except psycopg.errors.InvalidSqlStatementName as error:
+            # the session lost it (DEALLOCATE ALL): prepare again, from a fresh transaction
+            info.pop(_PREPARED, None)
+            raise ConcurrencyConflict(f"prepared statement {name} vanished") from error
 
     def may_work(self, task_id: str, user_id: str) -> bool:
         rows = self._rows(
@@ -708,16 +775,24 @@ class WorkSql:
         *,
         statuses: Sequence[str],
         assignee: str | Literal[False] | None = False,
-    ) -> bool:
+    ) -> WorkTask | None:
         """A conditional UPDATE: only while the task is in ``statuses`` (and held by
-        ``assignee``, ``None`` meaning unassigned, when given)."""
+        ``assignee``, ``None`` meaning unassigned, when given). The task as changed, or
+        None when it matched no row; kept in :attr:`changed` too."""
         where = [T.c.id == task_id, T.c.tenant_id == self.tenant, T.c.status.in_(list(statuses))]
         if assignee is None:
             where.append(T.c.assignee.is_(None))
         elif assignee is not False:
             where.append(T.c.assignee == assignee)
-        result = self.conn.execute(update(T).where(*where).values(**values))
-        return bool(result.rowcount == 1)
+        candidates = CANDIDATES_PG if self.pg else CANDIDATES_SQLITE
+        rows = self._rows(
+            update(T).where(*where).values(**values).returning(*TASK_COLUMNS, candidates)
+        )
+        if not rows:
+            return None
+        task = task_from(rows[0], *_split_candidates(rows[0][_N_TASK]))
+        self.changed[task.id] = task
+        return task
 
     def candidates_of(self, task_ids: Sequence[str]) -> dict[str, tuple[list[str], list[str]]]:
         found: dict[str, tuple[list[str], list[str]]] = {t: ([], []) for t in task_ids}
