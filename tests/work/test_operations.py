@@ -428,3 +428,12 @@ def test_history_has_one_row_per_action(org: Org) -> None:
         ("DELEGATED", "CLAIMED"), ("CLAIMED", "CLAIMED"), ("CLAIMED", "ESCALATED"),
         ("ESCALATED", "ESCALATED"), ("ESCALATED", "ESCALATED"), ("ESCALATED", "COMPLETED"),
     ]
+
+
+def test_the_claimable_set_can_be_vacuumed_while_in_use(org: Org) -> None:
+    work = org.work
+    tasks = [org.start() for _ in range(3)]
+    assert work.claim_next("lan") is not None
+    work.vacuum_claimable()  # PostgreSQL: VACUUM; SQLite: nothing to do
+    work.vacuum_claimable(analyze=True)
+    assert [t.id for t in work.available_tasks("binh")] == tasks[1:]

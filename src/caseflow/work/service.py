@@ -1128,8 +1128,8 @@ class WorkService:
 
         return self._read(read)
 
-    def vacuum_claimable(self) -> None:
-        """PostgreSQL: ``VACUUM (ANALYZE)`` the claimable set, now.
+    def vacuum_claimable(self, *, analyze: bool = False) -> None:
+        """PostgreSQL: ``VACUUM`` the claimable set now (``analyze``: its statistics too).
 
         Each claim leaves a dead entry at the head of the claim-next index until a vacuum
         removes it, and claim-next walks past them all. Autovacuum wakes at most once per
@@ -1143,7 +1143,9 @@ class WorkService:
         with self.store.engine.connect().execution_options(
             isolation_level="AUTOCOMMIT"
         ) as conn:
-            conn.exec_driver_sql("VACUUM (ANALYZE) work_queue_item")
+            conn.exec_driver_sql(
+                "VACUUM (ANALYZE) work_queue_item" if analyze else "VACUUM work_queue_item"
+            )
 
     def case(self, case_id: str) -> list[CaseRouting]:
         """Where a case's workflows stand (one row per process instance of the case)."""
