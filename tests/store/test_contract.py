@@ -15,6 +15,7 @@ from caseflow.errors import ConcurrencyConflict, NotFound
 from caseflow.runtime.ports import (
     CommandRecord,
     InstanceQuery,
+    OutboxEvent,
     Store,
     SubscriptionQuery,
     TaskQuery,
@@ -700,3 +701,33 @@ def test_a_task_lookup_then_its_instance_in_one_transaction(store: Store) -> Non
         assert len(third.tasks) == 1
         assert tx.get_task("missing") is None
         assert tx.get_external_task("missing") is None
+
+
+def _event(n: int, instance_id: str | None = "i-1") -> OutboxEvent:
+    return OutboxEvent(
+        id=f"e-{n}", type="StepCompleted", occurred_at=at(n),
+        payload={"n": n, "names": ["Nguyễn", None]}, instance_id=instance_id,
+    )
+
+
+def test_the_outbox_keeps_events_in_the_order_they_were_added(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.add_events([_event(1), _event(2, None)])
+    with store.transaction() as tx:
+        tx.add_events([_event(3)])
+    with store.transaction(read_only=True) as tx:
+        every = tx.events_after(0)
+        assert [e.id for _, e in every] == ["e-1", "e-2", "e-3"]
+        assert [seq for seq, _ in every] == sorted(seq for seq, _ in every)
+        assert every[0][1] == _event(1)
+        assert every[1][1].instance_id is None
+        first_seq = every[0][0]
+        assert [e.id for _, e in tx.events_after(first_seq, limit=1)] == ["e-2"]
+
+
+def test_events_of_a_rolled_back_transaction_are_gone(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.add_events([_event(1)])
+        raise RuntimeError("the change failed")
+    with store.transaction(read_only=True) as tx:
+        assert tx.events_after(0) == []

@@ -117,6 +117,25 @@ class CommandRecord:
 
 
 @dataclass(slots=True)
+class OutboxEvent:
+    """Something that happened, for the world outside: written in the same transaction as
+    the change it reports (a transactional outbox), delivered later, at least once.
+
+    ``type`` is one of the names in :mod:`caseflow.events` (WorkflowStarted,
+    StepAssigned, SLABreached, ...). ``payload`` is JSON. Delivery keeps the order of
+    one instance's events: the order they were added in, which storage keeps as ``seq``.
+    """
+
+    id: str  # UUID v7: consumers deduplicate on it
+    type: str
+    occurred_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    instance_id: str | None = None
+    task_id: str | None = None
+    tenant_id: str = DEFAULT_TENANT
+
+
+@dataclass(slots=True)
 class SubscriptionQuery:
     kind: str
     event_name: str
@@ -309,6 +328,19 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     def insert_command(self, record: CommandRecord) -> None:
         """Insert; a duplicate key raises ConcurrencyConflict (a racing twin committed)."""
+
+    # --- the outbox ---
+    @abc.abstractmethod
+    def add_events(self, events: Sequence[OutboxEvent]) -> None:
+        """Append events to the outbox, in this order, committed with the transaction."""
+
+    @abc.abstractmethod
+    def events_after(self, seq: int, limit: int = 100) -> list[tuple[int, OutboxEvent]]:
+        """Committed events with a ``seq`` above ``seq``, oldest first, with their seq.
+
+        On PostgreSQL a transaction that began earlier may still commit a lower seq after
+        a later one is visible: a reader that must see every event keeps its own
+        delivery state and does not trust a bare cursor over ``seq``."""
 
 
 @dataclass(slots=True)

@@ -46,6 +46,7 @@ from caseflow.runtime.ports import (
     DefinitionStatus,
     DeploymentRecord,
     InstanceQuery,
+    OutboxEvent,
     Store,
     SubscriptionQuery,
     TaskQuery,
@@ -216,6 +217,8 @@ class MemoryStore(Store):
         self.history: _Rows[ActivityRecord] = _Rows(undo)
         self.history_seq: dict[str, int] = {}
         self.commands: dict[tuple[str, str], CommandRecord] = {}
+        self.outbox: dict[int, OutboxEvent] = {}  # by seq, which only grows
+        self.outbox_seq = 0
 
     def _get_undo(self) -> list[tuple[Any, ...]]:
         return self._undo_log
@@ -712,6 +715,18 @@ class MemoryTransaction(Transaction):
         stored = _clone(record)
         stored.result = _json_copy(record.result)
         self.store._dict_put(self.store.commands, key, stored)
+
+    def add_events(self, events: Sequence[OutboxEvent]) -> None:
+        st = self.store
+        for event in events:
+            st.outbox_seq += 1  # like a database sequence: not given back on rollback
+            stored = _clone(event)
+            stored.payload = _json_copy(event.payload)
+            st._dict_put(st.outbox, st.outbox_seq, stored)
+
+    def events_after(self, seq: int, limit: int = 100) -> list[tuple[int, OutboxEvent]]:
+        found = sorted(k for k in self.store.outbox if k > seq)[:limit]
+        return [(k, _clone(self.store.outbox[k])) for k in found]
 
 
 def _filled(rows: list[R]) -> Table[R]:

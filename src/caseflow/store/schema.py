@@ -503,6 +503,30 @@ command_log = Table(
     Index("ix_command_log_created_at", "created_at"),
 )
 
+# --- the outbox (caseflow.events) ----------------------------------------------------
+
+# events written in the transaction of the change they report; ``seq`` orders them
+# (per instance, the order they were added in); delivery state lives beside, not here
+outbox_event = Table(
+    "outbox_event",
+    metadata,
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),  # SQLite: the rowid, increasing
+        primary_key=True,
+        autoincrement=True,
+    ),
+    _id("id"),
+    _tenant(),
+    Column("type", String(64), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("payload", _json(), nullable=False),
+    _id("instance_id", nullable=True),
+    _id("task_id", nullable=True),
+    UniqueConstraint("id"),
+    Index("ix_outbox_event_instance", "instance_id", "seq"),
+)
+
 # --- business calendars (caseflow.time) ------------------------------------------------
 
 OVERRIDE_KINDS = ("HOLIDAY", "WORKING_DAY")

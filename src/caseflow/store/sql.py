@@ -94,6 +94,7 @@ from caseflow.runtime.ports import (
     DefinitionStatus,
     DeploymentRecord,
     InstanceQuery,
+    OutboxEvent,
     Store,
     SubscriptionQuery,
     TaskQuery,
@@ -283,6 +284,7 @@ M_JOB = _Map(Job, s.job)
 M_INCIDENT = _Map(Incident, s.incident)
 M_ACTIVITY = _Map(ActivityRecord, s.activity_history)
 M_COMMAND = _Map(CommandRecord, s.command_log)
+M_OUTBOX = _Map(OutboxEvent, s.outbox_event)
 
 _VAR_KEYS = ("id", "tenant_id", "instance_id", "scope_id", "name", "type")
 _VAR_COLUMNS = (*_VAR_KEYS, *codec.VALUE_COLUMNS)
@@ -1499,6 +1501,21 @@ class SqlTransaction(Transaction):
             raise self._conflict(
                 f"command {record.key!r} (tenant {record.tenant_id!r}) was already recorded"
             )
+
+    # --- the outbox ---
+
+    def add_events(self, events: Sequence[OutboxEvent]) -> None:
+        if events:
+            self._many(M_OUTBOX.insert, [M_OUTBOX.params(event) for event in events])
+
+    def events_after(self, seq: int, limit: int = 100) -> list[tuple[int, OutboxEvent]]:
+        rows = self._rows(
+            select(s.outbox_event.c.seq, *M_OUTBOX.columns)
+            .where(s.outbox_event.c.seq > seq)
+            .order_by(s.outbox_event.c.seq)
+            .limit(limit)
+        )
+        return [(row[0], M_OUTBOX.record(row[1:])) for row in rows]
 
 
 def _pg_params(params: dict[str, Any]) -> dict[str, Any]:
