@@ -129,7 +129,7 @@ def _worker(url: str, user: str, mode: str, start_at: float, stop_at: float,
 
 
 def run_workers(url: str, workers: int, seconds: float, *, mode: str,
-                vacuum_every: float = 0.0) -> Phase:
+                vacuum_every: float = 0.0, feed_every: float = 0.0) -> Phase:
     ctx = mp.get_context("fork")
     out = ctx.Queue()
     start_at = time.monotonic() + 2.0 + 0.1 * workers  # time to connect and warm up
@@ -142,18 +142,23 @@ def run_workers(url: str, workers: int, seconds: float, *, mode: str,
         p.start()
     stop_vacuum = threading.Event()
     vacuums: list[float] = []
-    vacuumer = None
+    helpers = []
     if vacuum_every > 0:
-        vacuumer = threading.Thread(
+        helpers.append(threading.Thread(
             target=_vacuum_loop, args=(url, vacuum_every, stop_vacuum, vacuums), daemon=True
-        )
-        vacuumer.start()
+        ))
+    if feed_every > 0:
+        helpers.append(threading.Thread(
+            target=_feed_loop, args=(url, feed_every, stop_vacuum), daemon=True
+        ))
+    for helper in helpers:
+        helper.start()
     results = [out.get(timeout=seconds + 120) for _ in procs]
     for p in procs:
         p.join(timeout=30)
     stop_vacuum.set()
-    if vacuumer is not None:
-        vacuumer.join(timeout=30)
+    for helper in helpers:
+        helper.join(timeout=30)
     phase = Phase(mode, workers, seconds=seconds)
     every: list[str] = []
     for claims, completes, stamps, ids, errors, empty in results:
@@ -164,8 +169,8 @@ def run_workers(url: str, workers: int, seconds: float, *, mode: str,
         phase.empty += empty
         every += ids
     phase.claims = len(every)
-    # churn hands tasks back on purpose: a task claimed again later is no duplicate
-    phase.duplicates = 0 if mode == "churn" else len(every) - len(set(every))
+    # tasks handed back (churn, the feeder) are claimed again later: no duplicates then
+    phase.duplicates = 0 if mode == "churn" or feed_every else len(every) - len(set(every))
     phase.stamps.sort()
     phase.vacuum_ms = vacuums
     return phase
@@ -187,19 +192,34 @@ def _vacuum_loop(url: str, every: float, stop: threading.Event, took: list[float
         store.close()
 
 
+_REOPEN = (
+    "WITH back AS (UPDATE user_task SET status = 'OPEN', assignee = NULL, "
+    "claimed_at = NULL, claimed_by = NULL WHERE status = 'CLAIMED' "
+    "RETURNING id, tenant_id, queue, priority, created_at) "
+    "INSERT INTO work_queue_item (task_id, tenant_id, queue, priority, created_at) "
+    "SELECT id, tenant_id, queue, priority, created_at FROM back"
+)
+
+
+def _feed_loop(url: str, every: float, stop: threading.Event) -> None:
+    """Put claimed tasks back, in SQL, every ``every`` seconds: claim-only workers then
+    never run dry, and the tasks come back at the head of their queues (they are old)."""
+    engine = sql_engine(url)
+    try:
+        with engine.connect() as conn:
+            while not stop.wait(every):
+                conn.execute(text(_REOPEN))
+    finally:
+        engine.dispose()
+
+
 def reopen(url: str) -> None:
     """Give every claimed task back to its queue, forget the claims, vacuum: the next
     phase starts where the load left off."""
     engine = sql_engine(url)
     try:
         with engine.connect() as conn:
-            conn.execute(text(
-                "WITH back AS (UPDATE user_task SET status = 'OPEN', assignee = NULL, "
-                "claimed_at = NULL, claimed_by = NULL WHERE status = 'CLAIMED' "
-                "RETURNING id, tenant_id, queue, priority, created_at) "
-                "INSERT INTO work_queue_item (task_id, tenant_id, queue, priority, created_at) "
-                "SELECT id, tenant_id, queue, priority, created_at FROM back"
-            ))
+            conn.execute(text(_REOPEN))
             conn.execute(text("DELETE FROM work_task_history"))
             for table in ("work_queue_item", "user_task", "work_task_history"):
                 conn.execute(text(f"VACUUM ANALYZE {table}"))
@@ -245,8 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-complete", action="store_true")
     parser.add_argument("--sustained", type=float, default=0.0,
                         help="seconds of claim+complete with 8 workers (0: none)")
-    parser.add_argument("--sustained-mode", choices=("complete", "churn"), default="complete",
-                        help="complete: claim and complete; churn: claim and give back")
+    parser.add_argument("--sustained-mode", choices=("claim", "complete", "churn"),
+                        default="claim",
+                        help="claim: claim only, a feeder reopens claimed tasks every "
+                        "second (the claim path at full speed); complete: claim and "
+                        "complete; churn: claim and unclaim")
     parser.add_argument("--vacuum-every", type=float, default=5.0)
     parser.add_argument("--interval", type=float, default=15.0)
     parser.add_argument("--only-sustained", action="store_true",
@@ -352,8 +375,11 @@ def sustained(args: argparse.Namespace, setup: Setup) -> None:
     every = f"every {args.vacuum_every:g}s" if args.vacuum_every > 0 else "never"
     print(f"\n# sustained: 8 workers, mode {args.sustained_mode}, for {args.sustained:.0f}s "
           f"(reloaded in {took:.0f}s); vacuum_claimable {every}")
-    phase = run_workers(args.url, 8, args.sustained, mode=args.sustained_mode,
-                        vacuum_every=args.vacuum_every)
+    phase = run_workers(
+        args.url, 8, args.sustained, mode=args.sustained_mode,
+        vacuum_every=args.vacuum_every,
+        feed_every=1.0 if args.sustained_mode == "claim" else 0.0,
+    )
     width = args.interval
     buckets = int(args.sustained // width)
     counts = [0] * buckets
@@ -378,8 +404,8 @@ def sustained(args: argparse.Namespace, setup: Setup) -> None:
     engine = sql_engine(args.url)
     with engine.connect() as conn:
         dead = conn.execute(text(
-            "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables "
-            "WHERE relname = 'work_queue_item'"
+            "SELECT n_dead_tup, (SELECT count(*) FROM work_queue_item) "
+            "FROM pg_stat_user_tables WHERE relname = 'work_queue_item'"
         )).first()
         size = conn.execute(text(
             "SELECT pg_size_pretty(pg_relation_size('ix_work_queue_item_next'))"
