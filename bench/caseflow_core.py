@@ -108,7 +108,7 @@ class CoreBench:
     @staticmethod
     def _opened(state: InstanceState) -> list[UserTaskRecord]:
         """The user tasks the last command opened (what complete_task returns)."""
-        return [t for t in state.tasks.changes()[0] if t.status not in CLOSED]
+        return [t for t in state.tasks.inserted() if t.status not in CLOSED]
 
     def _drive(self, key: str, variables: dict[str, Any]) -> tuple[InstanceState, list[str]]:
         """Start ``key`` and complete the user tasks it opens until there are none."""

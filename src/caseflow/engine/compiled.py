@@ -22,6 +22,7 @@ from caseflow.model.elements import (
     FlowNode,
     FlowScope,
     Gateway,
+    InclusiveGateway,
     IntermediateCatchEvent,
     MessageEventDefinition,
     Process,
@@ -43,6 +44,7 @@ class NodePlan:
 
     node: FlowNode
     single_flow: SequenceFlow | None  # the one outgoing flow, unconditional: no choice
+    single_target: FlowNode | None  # where that flow leads
     is_activity: bool
     multi_instance: bool
     async_before: bool
@@ -72,7 +74,16 @@ class ExecutableProcess:
     event_starts: dict[str, tuple[tuple[SubProcess, StartEvent], ...]] = field(default_factory=dict)
     # nodes whose executions may hold subscriptions or timer jobs
     holders: frozenset[str] = frozenset()
+    # an inclusive gateway with several incoming flows: only then can a token wait to join
+    # until nothing else can reach it, which the executor checks after every step
+    inclusive_joins: bool = False
     plans: dict[str, NodePlan] = field(default_factory=dict)
+    # per user task: (priority, assignee, candidate users, candidate groups) when none of
+    # its attributes is an expression (then every task of it looks alike), else None;
+    # filled by the executor on first use
+    task_literals: dict[str, tuple[int, str | None, tuple[str, ...], tuple[str, ...]] | None] = (
+        field(default_factory=dict)
+    )
     _upstream: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
@@ -175,6 +186,10 @@ def prepare(process: Process, definitions: Definitions | None = None) -> Executa
             holders.add(node.id)
     ex.event_starts = {k: tuple(v) for k, v in event_starts.items()}
     ex.holders = frozenset(holders)
+    ex.inclusive_joins = any(
+        isinstance(node, InclusiveGateway) and ex.incoming_count.get(node.id, 0) > 1
+        for node in process.all_nodes.values()
+    )
     ex.plans = {node.id: _plan(ex, node) for node in process.all_nodes.values()}
     return ex
 
@@ -192,6 +207,7 @@ def _plan(ex: ExecutableProcess, node: FlowNode) -> NodePlan:
     return NodePlan(
         node=node,
         single_flow=single,
+        single_target=ex.process.all_nodes.get(single.target_ref) if single is not None else None,
         is_activity=activity is not None,
         multi_instance=activity is not None and activity.multi_instance is not None,
         async_before=activity is not None and activity.async_before,

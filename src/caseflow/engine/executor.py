@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 from caseflow.engine import timers
-from caseflow.engine.compiled import ExecutableProcess
+from caseflow.engine.compiled import ExecutableProcess, NodePlan
 from caseflow.engine.context import DefinitionRef, World
 from caseflow.engine.events import (
     keeps_waiting,
@@ -122,6 +122,7 @@ class Executor:
         self._models: dict[str, ExecutableProcess] = {}
         self._last_model: tuple[str | None, ExecutableProcess] = (None, None)  # type: ignore[assignment]
         self.thrown_signals: list[tuple[str, str]] = []  # (signal name, tenant), for the runtime
+        self._may_join = False  # an instance touched has an inclusive join (see _store)
 
     # ------------------------------------------------------------------ commands
 
@@ -395,16 +396,21 @@ class Executor:
     def run(self) -> None:
         """Work the agenda until every token waits (or the step budget runs out)."""
         agenda = self._agenda
+        limit = self.max_steps
         while True:
-            while agenda:
-                self.steps += 1
-                if self.steps > self.max_steps:
-                    raise StepLimitExceeded(
-                        f"the command ran more than {self.max_steps} steps without reaching"
-                        " a wait state; is there a loop without a way out?"
-                    )
-                operation, state, execution, arg = agenda.popleft()
-                operation(state, execution, arg)
+            steps = self.steps
+            try:
+                while agenda:
+                    steps += 1
+                    if steps > limit:
+                        raise StepLimitExceeded(
+                            f"the command ran more than {limit} steps without reaching"
+                            " a wait state; is there a loop without a way out?"
+                        )
+                    operation, state, execution, arg = agenda.popleft()
+                    operation(state, execution, arg)
+            finally:
+                self.steps = steps
             if not self._fire_enabled_joins():
                 return
 
@@ -420,13 +426,17 @@ class Executor:
         ):
             self._continue_later(state, execution, node, "before")
             return
-        self._enter_now(state, execution, node)
+        self._enter_planned(state, execution, node, plan)
 
     def _enter_now(self, state: InstanceState, execution: Execution, node: FlowNode) -> None:
         if state.instance.status != ACTIVE:
             return
         execution.element_id = node.id
-        plan = self._ex(state).plans[node.id]
+        self._enter_planned(state, execution, node, self._ex(state).plans[node.id])
+
+    def _enter_planned(
+        self, state: InstanceState, execution: Execution, node: FlowNode, plan: NodePlan
+    ) -> None:
         if plan.multi_instance and not self._is_mi_inner(state, execution, node):
             self._start_multi_instance(state, execution, node)  # type: ignore[arg-type]
             return
@@ -463,15 +473,22 @@ class Executor:
         if plan.async_after:
             self._continue_later(state, execution, node, "after")
             return
-        self._leave_now(state, execution, node)
+        self._leave_now(state, execution, node, plan)
 
-    def _leave_now(self, state: InstanceState, execution: Execution, node: FlowNode) -> None:
+    def _leave_now(
+        self,
+        state: InstanceState,
+        execution: Execution,
+        node: FlowNode,
+        plan: NodePlan | None = None,
+    ) -> None:
         if state.instance.status != ACTIVE:
             return
-        single = self._ex(state).plans[node.id].single_flow
-        if single is not None:  # the common case: one way on, nothing to decide
+        if plan is None:
+            plan = self._ex(state).plans[node.id]
+        if plan.single_target is not None:  # the common case: one way on, nothing to decide
             execution.state = "waiting"
-            self._agenda.append((self._take, state, execution, single))
+            self._agenda.append((self._take_single, state, execution, plan))
             return
         flows = self._select_outgoing(state, execution, node)
         self._take_all(state, execution, flows)
@@ -498,6 +515,11 @@ class Executor:
                 tenant_id=inst.tenant_id,
             )
         )
+
+    def _take_single(self, state: InstanceState, execution: Execution, plan: NodePlan) -> None:
+        """:meth:`_take` of a node's one unconditional flow, its target known in advance."""
+        execution.arrived_via = plan.single_flow.id  # type: ignore[union-attr]
+        self._enter(state, execution, plan.single_target)  # type: ignore[arg-type]
 
     def _take(self, state: InstanceState, execution: Execution, flow: SequenceFlow) -> None:
         execution.arrived_via = flow.id
@@ -581,44 +603,57 @@ class Executor:
 
     def _user_task(self, state: InstanceState, execution: Execution, node: UserTask) -> None:
         execution.state = "waiting"
-        view = self._view_if_needed(
-            state,
-            execution,
-            (
-                node.priority,
-                node.assignee,
-                node.due_date,
-                node.follow_up_date,
-                *node.candidate_users,
-                *node.candidate_groups,
-            ),
-        )
+        known = self._ex(state).task_literals
+        literals = known.get(node.id, _UNKNOWN)
+        if literals is _UNKNOWN:
+            literals = known[node.id] = _task_literals(node)
+        due_at = follow_up_at = None
+        if literals is None:
+            view = self._view_if_needed(
+                state,
+                execution,
+                (
+                    node.priority,
+                    node.assignee,
+                    node.due_date,
+                    node.follow_up_date,
+                    *node.candidate_users,
+                    *node.candidate_groups,
+                ),
+            )
+            priority = resolve_int(node.priority, view, node.id, default=50)
+            assignee = resolve_str(node.assignee, view, node.id)
+            candidate_users = _names(node.candidate_users, view, node.id)
+            candidate_groups = _names(node.candidate_groups, view, node.id)
+            due_at = resolve_datetime(node.due_date, view, node.id, self.now)
+            follow_up_at = resolve_datetime(node.follow_up_date, view, node.id, self.now)
+        else:
+            priority, assignee, candidate_users, candidate_groups = literals
         inst = state.instance
-        task = UserTaskRecord(
-            id=self.new_id(),
-            instance_id=inst.id,
-            execution_id=execution.id,
-            element_id=node.id,
-            process_key=inst.process_key,
-            definition_id=inst.definition_id,
-            name=node.name,
-            status="OPEN",
-            created_at=self.now,
-            priority=resolve_int(node.priority, view, node.id, default=50),
-            assignee=resolve_str(node.assignee, view, node.id),
-            candidate_users=_names(node.candidate_users, view, node.id),
-            candidate_groups=_names(node.candidate_groups, view, node.id),
-            form_key=node.form_key,
-            queue=node.queue,
-            due_at=resolve_datetime(node.due_date, view, node.id, self.now),
-            follow_up_at=resolve_datetime(node.follow_up_date, view, node.id, self.now),
-            business_key=inst.business_key,
-            case_id=inst.case_id,
-            tenant_id=inst.tenant_id,
+        state.tasks.add(
+            UserTaskRecord(
+                id=self.new_id(),
+                instance_id=inst.id,
+                execution_id=execution.id,
+                element_id=node.id,
+                process_key=inst.process_key,
+                definition_id=inst.definition_id,
+                name=node.name,
+                status="CLAIMED" if assignee else "OPEN",
+                created_at=self.now,
+                priority=priority,
+                assignee=assignee,
+                candidate_users=candidate_users,
+                candidate_groups=candidate_groups,
+                form_key=node.form_key,
+                queue=node.queue,
+                due_at=due_at,
+                follow_up_at=follow_up_at,
+                business_key=inst.business_key,
+                case_id=inst.case_id,
+                tenant_id=inst.tenant_id,
+            )
         )
-        if task.assignee:
-            task.status = "CLAIMED"
-        state.tasks.add(task)
 
     def _external_task(
         self, state: InstanceState, execution: Execution, node: ExternalTask
@@ -761,8 +796,10 @@ class Executor:
         a token can stop being able to reach a join by ending, by waiting somewhere
         else, or by leaving on another branch, and each of those is seen here.
         """
+        if not self._may_join:
+            return False
         for state in self._states():
-            if state.instance.status != ACTIVE:
+            if state.instance.status != ACTIVE or not self._ex(state).inclusive_joins:
                 continue
             for execution in state.executions:
                 if execution.state != "joining":
@@ -1549,6 +1586,8 @@ class Executor:
         if store is None:
             store = VariableStore(state, self.new_id)
             self._vars[state.instance.id] = store
+            if self._ex(state).inclusive_joins:
+                self._may_join = True
         return store
 
     def _remember(self, state: InstanceState) -> None:
@@ -1701,6 +1740,32 @@ def _mi(node: Activity) -> MultiInstance:
     if node.multi_instance is None:
         raise ExecutionError("the activity is not multi-instance", element_id=node.id)
     return node.multi_instance
+
+
+_UNKNOWN: Any = object()
+
+
+def _task_literals(
+    node: UserTask,
+) -> tuple[int, str | None, tuple[str, ...], tuple[str, ...]] | None:
+    """A user task's priority, assignee and candidates when none is an expression and
+    it has no dates (a literal due date may be a duration from now): every task of the
+    node then gets the same, worked out once. None otherwise, or when a literal is bad
+    (each task then reports it, as before)."""
+    plain = (node.priority, node.assignee, *node.candidate_users, *node.candidate_groups)
+    if node.due_date is not None or node.follow_up_date is not None:
+        return None
+    if not all(v is None or isinstance(v, str) for v in plain):
+        return None
+    try:
+        return (
+            resolve_int(node.priority, _NO_VARIABLES, node.id, default=50),
+            resolve_str(node.assignee, _NO_VARIABLES, node.id),
+            _names(node.candidate_users, _NO_VARIABLES, node.id),
+            _names(node.candidate_groups, _NO_VARIABLES, node.id),
+        )
+    except ExecutionError:
+        return None
 
 
 def _names(values: tuple[Any, ...], view: Mapping[str, Any], element_id: str) -> tuple[str, ...]:

@@ -251,21 +251,29 @@ class Table(Generic[R]):
     def __len__(self) -> int:
         return len(self.rows)
 
+    # the methods below read ``_rows`` first and fall back to the loading property:
+    # they run several times per step of every command
+
     def get(self, key: str) -> R | None:
-        return self.rows.get(key)
+        rows = self._rows
+        return (self.rows if rows is None else rows).get(key)
 
     def add(self, row: R) -> R:
         key: str = row.id  # type: ignore[attr-defined]
-        self.rows[key] = row
+        rows = self._rows
+        (self.rows if rows is None else rows)[key] = row
         self._inserted.add(key)
-        self._deleted.pop(key, None)
+        if self._deleted:
+            self._deleted.pop(key, None)
         return row
 
     def touch(self, row: R) -> None:
         """Mark a row changed in place (a row already inserted or removed needs nothing)."""
         key: str = row.id  # type: ignore[attr-defined]
-        if key not in self._inserted and key in self.rows:
-            self._updated.add(key)
+        if key not in self._inserted:
+            rows = self._rows
+            if key in (self.rows if rows is None else rows):
+                self._updated.add(key)
 
     def remove(self, row: R) -> None:
         key: str = row.id  # type: ignore[attr-defined]
@@ -290,6 +298,13 @@ class Table(Generic[R]):
             [rows[k] for k in self._updated],
             list(self._deleted.values()),
         )
+
+    def inserted(self) -> list[R]:
+        """The rows inserted since load or the last :meth:`reset_journal`."""
+        if self._rows is None or not self._inserted:
+            return []
+        rows = self._rows
+        return [rows[k] for k in self._inserted]
 
     def reset_journal(self) -> None:
         if self._inserted:
@@ -353,7 +368,13 @@ class InstanceState:
             self.jobs,
             self.incidents,
         ):
-            table.reset_journal()
+            # Table.reset_journal inlined: this runs after every command
+            if table._inserted:
+                table._inserted.clear()
+            if table._updated:
+                table._updated.clear()
+            if table._deleted:
+                table._deleted.clear()
         self.history.clear()
         self.history_updates.clear()
         self.is_new = False

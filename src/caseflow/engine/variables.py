@@ -78,7 +78,7 @@ class VariableStore:
         self._state = state
         self._new_id = new_id
         self._scopes: dict[str | None, dict[str, Variable]] = {}
-        for var in state.variables:
+        for var in state.variables.rows.values():  # no copy: nothing changes meanwhile
             self._scopes.setdefault(var.scope_id, {})[var.name] = var
 
     @property
