@@ -119,15 +119,16 @@ class CoreBench:
         pending = deque(self._opened(state))
         state.reset_journal()
         done: list[str] = []
+        new_executor, run, opened = self._executor, self._run, self._opened  # hot loop
         while pending:
             if len(done) > MAX_USER_TASKS:
                 raise BenchFailure(f"caseflow core {key}: still open tasks after {len(done)}"
                                    f" completions: {[t.element_id for t in pending]}")
             task = pending.popleft()
-            executor = self._executor()
+            executor = new_executor()
             executor.complete_task(state, task.id, COMPLETION_VARIABLES)
-            self._run(executor, key)
-            pending.extend(self._opened(state))
+            run(executor, key)
+            pending.extend(opened(state))
             state.reset_journal()
             done.append(task.element_id)
         del self.world.states[state.instance.id]  # finished: nothing keeps it

@@ -10,7 +10,7 @@ import pytest
 from caseflow.engine.compiled import ExecutableProcess, prepare
 from caseflow.engine.context import DefinitionRef, World
 from caseflow.engine.executor import Executor
-from caseflow.engine.state import InstanceState
+from caseflow.engine.state import ActivityRecord, InstanceState, UserTaskRecord
 from caseflow.errors import NotFound, StepLimitExceeded
 from caseflow.model import parse_bpmn
 from tests.bpmn import chain, flow, process
@@ -87,6 +87,37 @@ def test_start_journals_the_rows_to_insert() -> None:
     [(_, ended)] = state.history_updates.items()
     assert (ended.element_id, ended.ended_at, ended.outcome) == ("t", NOW, "completed")
     assert [h.element_id for h in state.history] == ["e"]
+
+
+def test_task_and_history_records_carry_every_field() -> None:
+    """The core builds these records positionally (a hot path): every field lands."""
+    world = DictWorld(
+        process(
+            '<startEvent id="s"/><userTask id="t" name="Review" camunda:formKey="f:review"'
+            ' caseflow:queue="desk" camunda:priority="70" camunda:candidateUsers="an, bo"'
+            ' camunda:candidateGroups="clerks"/><endEvent id="e"/>' + chain("s", "t", "e")
+        )
+    )
+    ex = executor(world, ids())
+    state = ex.start(DefinitionRef("p", "p", 1, "default"), instance_id="i1")
+    state.instance.business_key = "HS-1"
+    state.instance.case_id = "C-1"
+    ex.run()
+    [task] = state.tasks.changes()[0]
+    expected_task = UserTaskRecord(
+        id=task.id, instance_id="i1", execution_id=task.execution_id, element_id="t",
+        process_key="p", definition_id="p", name="Review", status="OPEN", created_at=NOW,
+        priority=70, assignee=None, candidate_users=("an", "bo"), candidate_groups=("clerks",),
+        form_key="f:review", queue="desk", due_at=None, follow_up_at=None, business_key="HS-1",
+        case_id="C-1", completed_at=None, completed_by=None, outcome=None, tenant_id="default",
+    )
+    assert task == expected_task
+    history = state.history[-1]
+    assert history == ActivityRecord(
+        id=history.id, instance_id="i1", execution_id=task.execution_id, element_id="t",
+        element_type="userTask", started_at=NOW, element_name="Review", ended_at=None,
+        outcome=None, called_instance_id=None, tenant_id="default",
+    )
 
 
 def test_loop_state_does_not_grow_with_iterations() -> None:

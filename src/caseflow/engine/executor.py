@@ -196,18 +196,19 @@ class Executor:
         task = state.tasks.get(task_id)
         if task is None:
             raise NotFound("task", task_id)
-        if task.status not in ("OPEN", "CLAIMED", "DELEGATED", "ESCALATED"):
+        if task.status not in _COMPLETABLE:
             raise IllegalState(f"task '{task_id}' is {task.status} and cannot be completed")
         execution = self._execution(state, task.execution_id)
-        store = self._store(state)
-        for name, value in (variables or {}).items():
-            store.set(execution, name, value)
+        if variables:
+            store = self._store(state)
+            for name, value in variables.items():
+                store.set(execution, name, value)
         task.status = "COMPLETED"
         task.completed_at = self.now
         task.completed_by = user
         task.outcome = outcome
         state.tasks.touch(task)
-        node = self._node(state, execution.element_id)
+        node = self._ex(state).process.all_nodes[execution.element_id]
         self._agenda.append((self._leave, state, execution, node))
 
     def complete_external_task(
@@ -631,27 +632,30 @@ class Executor:
             priority, assignee, candidate_users, candidate_groups = literals
         inst = state.instance
         state.tasks.add(
-            UserTaskRecord(
-                id=self.new_id(),
-                instance_id=inst.id,
-                execution_id=execution.id,
-                element_id=node.id,
-                process_key=inst.process_key,
-                definition_id=inst.definition_id,
-                name=node.name,
-                status="CLAIMED" if assignee else "OPEN",
-                created_at=self.now,
-                priority=priority,
-                assignee=assignee,
-                candidate_users=candidate_users,
-                candidate_groups=candidate_groups,
-                form_key=node.form_key,
-                queue=node.queue,
-                due_at=due_at,
-                follow_up_at=follow_up_at,
-                business_key=inst.business_key,
-                case_id=inst.case_id,
-                tenant_id=inst.tenant_id,
+            UserTaskRecord(  # positional: every task of every process is made here
+                self.new_id(),
+                inst.id,
+                execution.id,
+                node.id,
+                inst.process_key,
+                inst.definition_id,
+                node.name,
+                "CLAIMED" if assignee else "OPEN",
+                self.now,
+                priority,
+                assignee,
+                candidate_users,
+                candidate_groups,
+                node.form_key,
+                node.queue,
+                due_at,
+                follow_up_at,
+                inst.business_key,
+                inst.case_id,
+                None,  # completed_at
+                None,  # completed_by
+                None,  # outcome
+                inst.tenant_id,
             )
         )
 
@@ -1698,15 +1702,19 @@ class Executor:
         *,
         element_type: str | None = None,
     ) -> None:
-        record = ActivityRecord(
-            id=self.new_id(),
-            instance_id=state.instance.id,
-            execution_id=execution.id,
-            element_id=node.id,
-            element_type=element_type or node.kind,
-            started_at=self.now,
-            element_name=node.name,
-            tenant_id=state.instance.tenant_id,
+        inst = state.instance
+        record = ActivityRecord(  # positional: this runs on every step (see the fields)
+            self.new_id(),
+            inst.id,
+            execution.id,
+            node.id,
+            element_type or node.kind,
+            self.now,
+            node.name,
+            None,
+            None,
+            None,
+            inst.tenant_id,
         )
         state.history.append(record)
         self._new_history[record.id] = record
@@ -1743,6 +1751,7 @@ def _mi(node: Activity) -> MultiInstance:
 
 
 _UNKNOWN: Any = object()
+_COMPLETABLE = frozenset(("OPEN", "CLAIMED", "DELEGATED", "ESCALATED"))
 
 
 def _task_literals(
