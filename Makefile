@@ -9,8 +9,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The web app (web/): npm ci when the lockfile changed, npm run build when its sources did.
+# The pages land in src/caseflow/web/static (not in git; shipped in the wheel by setup.py).
+WEB_BUILT := src/caseflow/web/static/index.html
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+$(WEB_BUILT): web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
 .PHONY: install run test lint bench
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(WEB_BUILT)
 
 # caseflow on the embedded SQLite default (./caseflow.db): deploys the example procedure,
 # puts cases in flight and shows them; then drive it with `.venv/bin/caseflow --help`.

@@ -1,0 +1,76 @@
+"""Serves the single-page app at ``/`` and ``/app/...`` with an ``index.html`` fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+STATIC_DIR = Path(__file__).parent / "static"
+"""Where ``npm run build`` writes the app (not in git; shipped in the wheel)."""
+
+# The pages load only their own scripts and talk only to this server. bpmn-js and form-js set
+# inline styles on the elements they draw, hence 'unsafe-inline' for styles (not for scripts).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+_PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+_ASSET_HEADERS = {
+    # Vite names every asset after its content: a new build means new names.
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+}
+
+NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>caseflow</title>
+<body style="font-family: system-ui; max-width: 40rem; margin: 3rem auto">
+<h1>caseflow: the web app is not built</h1>
+<p>This checkout has no built pages. Run <code>make install</code> (it runs
+<code>npm ci &amp;&amp; npm run build</code> in <code>web/</code>), then reload.
+The HTTP API works without them: <a href="/api/v1/docs">/api/v1/docs</a>.</p></body></html>
+"""
+
+router = APIRouter(include_in_schema=False)
+
+
+def _static_file(relative: str) -> Path | None:
+    """The built file at ``relative``, or None; never anything outside ``STATIC_DIR``."""
+    root = STATIC_DIR.resolve()
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate
+
+
+def _index() -> Response:
+    index = _static_file("index.html")
+    if index is None:
+        return HTMLResponse(NOT_BUILT, status_code=503, headers={"Cache-Control": "no-cache"})
+    return FileResponse(index, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/app/tasks", status_code=307)
+
+
+@router.get("/app")
+def app_root() -> Response:
+    return _index()
+
+
+@router.get("/app/{path:path}")
+def app_page(path: str) -> Response:
+    if path.startswith("assets/"):
+        asset = _static_file(path)
+        if asset is None:
+            return Response(status_code=404)
+        return FileResponse(asset, headers=_ASSET_HEADERS)
+    return _index()
