@@ -372,6 +372,28 @@ class TaskListener(abc.ABC):
     def tasks_changed(self, tx: Transaction, changes: TaskChanges, now: datetime) -> None: ...
 
 
+@dataclass(slots=True)
+class InstanceChanges:
+    """What one command did, for listeners that report it (the event recorder).
+
+    ``instances``: each instance the command touched, with its status when the command
+    loaded it (``None``: the command created it). ``tasks``: the command's task
+    changes, as the task listeners left them (routed, assigned). Nothing is written yet.
+    """
+
+    instances: list[tuple[InstanceState, str | None]] = field(default_factory=list)
+    tasks: TaskChanges = field(default_factory=TaskChanges)
+
+
+class InstanceListener(abc.ABC):
+    """Told what a command did inside its transaction, after the task listeners and
+    before it is written: what it adds (outbox events) commits or rolls back with it."""
+
+    @abc.abstractmethod
+    def instances_changed(self, tx: Transaction, changes: InstanceChanges, now: datetime) -> None:
+        ...
+
+
 class Store(abc.ABC):
     """Where state lives. ``transaction()`` commits on success, rolls back on error."""
 

@@ -54,6 +54,8 @@ from caseflow.runtime.ports import (
     DefinitionRecord,
     DefinitionStatus,
     DeploymentRecord,
+    InstanceChanges,
+    InstanceListener,
     InstanceQuery,
     Store,
     SubscriptionQuery,
@@ -130,6 +132,7 @@ class _Unit(World):
         self.engine = engine
         self.tx = tx
         self.states: dict[str, InstanceState] = {}
+        self.loaded_status: dict[str, str] = {}  # instance id -> status when loaded
 
     def executable(self, definition_id: str) -> ExecutableProcess:
         return self.engine._executable(self.tx, definition_id)
@@ -168,6 +171,7 @@ class _Unit(World):
             if state is None:
                 raise NotFound("process instance", instance_id)
             self.states[instance_id] = state
+            self.loaded_status[instance_id] = state.instance.status
         return state
 
     def register(self, state: InstanceState) -> None:
@@ -212,6 +216,12 @@ class _Unit(World):
             seen.update(by_scope.get(scope, {}))
         return seen
 
+    def instance_changes(self, tasks: TaskChanges) -> InstanceChanges:
+        loaded = self.loaded_status
+        return InstanceChanges(
+            instances=[(s, loaded.get(i)) for i, s in self.states.items()], tasks=tasks
+        )
+
     def save_all(self) -> None:
         for state in self.states.values():
             self.tx.save(state)
@@ -240,9 +250,16 @@ class ProcessEngine:
         max_attempts: int = 20,
         model_cache_size: int = 256,
         task_listeners: Sequence[TaskListener] = (),
+        instance_listeners: Sequence[InstanceListener] | None = None,
     ) -> None:
         self.store = store
         self.task_listeners = list(task_listeners)
+        # None: the default, the event recorder (the transactional outbox); () for none
+        if instance_listeners is None:
+            from caseflow.events.recorder import EventRecorder
+
+            instance_listeners = (EventRecorder(),)
+        self.instance_listeners = list(instance_listeners)
         self.clock: Clock = clock or SystemClock()
         self.new_id = id_factory
         self.max_steps = max_steps
@@ -276,12 +293,18 @@ class ProcessEngine:
                             return done.result
                     unit = _Unit(self, tx)
                     result = body(unit)
+                    changes = None
                     if self.task_listeners:
                         changes = unit.task_changes()
                         if changes:
                             now = self.clock.now()
                             for listener in self.task_listeners:
                                 listener.tasks_changed(tx, changes, now)
+                    if self.instance_listeners and unit.states:
+                        everything = unit.instance_changes(changes or unit.task_changes())
+                        now = self.clock.now()
+                        for observer in self.instance_listeners:
+                            observer.instances_changed(tx, everything, now)
                     unit.save_all()
                     if idempotency_key is not None:
                         tx.insert_command(

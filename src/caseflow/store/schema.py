@@ -523,8 +523,79 @@ outbox_event = Table(
     Column("payload", _json(), nullable=False),
     _id("instance_id", nullable=True),
     _id("task_id", nullable=True),
+    # PostgreSQL: the id of the transaction that wrote the row (pg_current_xact_id()),
+    # by which readers order committed events safely; NULL on SQLite (one writer at a
+    # time: there ``seq`` is commit order)
+    Column("xid", BigInteger),
     UniqueConstraint("id"),
     Index("ix_outbox_event_instance", "instance_id", "seq"),
+    Index("ix_outbox_event_position", "xid", "seq"),
+)
+
+# a reader of the outbox and how far it got, in commit order: ``(xid, seq)``; a lease
+# lets one node at a time advance it
+event_consumer = Table(
+    "event_consumer",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("position_xid", BigInteger, nullable=False),
+    Column("position_seq", BigInteger, nullable=False),
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# where events are POSTed; ``event_types`` NULL: every type; ``tenant_id`` NULL: every tenant
+webhook = Table(
+    "webhook",
+    metadata,
+    _id("id"),
+    Column("tenant_id", String(ID_LENGTH)),
+    Column("name", String(255), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("secret", String(255), nullable=False),
+    Column("event_types", _json()),
+    Column("active", Boolean, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("description", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(ID_LENGTH)),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id"),
+)
+
+# one event for one webhook: the delivery log. Fanned out in commit order, so ``seq``
+# orders one webhook's deliveries; a delivery is attempted only when no earlier one of
+# its ``ordering_key`` (the instance) is still PENDING. DEAD: out of attempts.
+WEBHOOK_DELIVERY_STATUSES = ("PENDING", "DELIVERED", "DEAD")
+webhook_delivery = Table(
+    "webhook_delivery",
+    metadata,
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    _id("webhook_id"),
+    _id("event_id"),
+    Column("event_type", String(64), nullable=False),
+    _id("instance_id", nullable=True),
+    Column("ordering_key", String(ID_LENGTH), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    ForeignKeyConstraint(["webhook_id"], ["webhook.id"], ondelete="CASCADE"),
+    CheckConstraint(_in("status", WEBHOOK_DELIVERY_STATUSES), name="status"),
+    Index("ix_webhook_delivery_order", "webhook_id", "ordering_key", "seq"),
+    Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
 )
 
 # --- business calendars (caseflow.time) ------------------------------------------------

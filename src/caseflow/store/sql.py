@@ -732,6 +732,7 @@ class SqlTransaction(Transaction):
         if pending:
             self._pending = []
             statements = [*((sql, args) for sql, args, _ in pending), *statements]
+            begin = begin or not self._began  # events added before anything else wrote
         if commit:
             statements = [*statements, (b"COMMIT", ())]
         fresh = not self._began  # nothing of this transaction on the server yet
@@ -1505,8 +1506,23 @@ class SqlTransaction(Transaction):
     # --- the outbox ---
 
     def add_events(self, events: Sequence[OutboxEvent]) -> None:
-        if events:
-            self._many(M_OUTBOX.insert, [M_OUTBOX.params(event) for event in events])
+        """SQLite: one executemany. PostgreSQL: one statement (the rows as one JSON
+        parameter), sent with the transaction's next round trip (its COMMIT, usually):
+        events cost no round trip of their own (in a transaction already driven through
+        SQLAlchemy's Connection, one pipelined executemany). There each row also gets the writing
+        transaction's id (``xid``), by which readers order what has committed (see
+        :mod:`caseflow.events.log`)."""
+        if not events:
+            return
+        rows = [M_OUTBOX.params(event) for event in events]
+        if self._pg is None or self._sa is not None:
+            # SQLite; or a transaction driven through SQLAlchemy (the work layer's): with
+            # its statements (PostgreSQL: the column's default stamps ``xid``)
+            self._many(M_OUTBOX.insert, rows)
+            return
+        if self.closed:
+            raise RuntimeError("this transaction has ended")
+        self._pending.append((_INSERT_OUTBOX_PG, [_json_rows(rows)], "outbox"))
 
     def events_after(self, seq: int, limit: int = 100) -> list[tuple[int, OutboxEvent]]:
         rows = self._rows(
@@ -1537,6 +1553,16 @@ def _pg_json(params: dict[str, Any]) -> dict[str, Any]:
 
 
 _JSON_PARAMS = ("json_value", "payload", "result")
+
+# the outbox's rows as one JSON parameter, each stamped with its transaction's id
+_INSERT_OUTBOX_PG = (
+    b"INSERT INTO outbox_event"
+    b" (id, tenant_id, type, occurred_at, payload, instance_id, task_id, xid)"
+    b" SELECT r.id, r.tenant_id, r.type, r.occurred_at, r.payload::jsonb, r.instance_id,"
+    b" r.task_id, pg_current_xact_id()::text::bigint"
+    b" FROM json_to_recordset($1::json) AS r(id varchar, tenant_id varchar, type varchar,"
+    b" occurred_at timestamptz, payload text, instance_id varchar, task_id varchar)"
+)
 
 
 _IDLE = TransactionStatus.IDLE

@@ -312,7 +312,7 @@ class WorkRouter(TaskListener):
             pending.user_load.setdefault(task.assignee, []).append(task.priority)
         elif task.queue is not None and task.status in ("OPEN", "ESCALATED"):
             work.put_item(task.id, task.queue, task.priority, task.created_at)
-        work.add_history(history)
+        work.add_history(history, events=False)  # the recorder reports the new task
         if task.case_id is not None:
             self._follow_case(work, task, queue)
 

@@ -50,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import CompoundSelect
 
 from caseflow.errors import ConcurrencyConflict
+from caseflow.events.names import history_events
 from caseflow.store import schema as s
 from caseflow.store.sql import SqlStore, SqlTransaction
 from caseflow.work.model import (
@@ -280,6 +281,32 @@ def _claim_next_pg(only: bool) -> Select[Any]:
             claimed.c.queue,
         ),
     ).cte("history")
+    # its outbox event (caseflow.events: TaskClaimed), in the same statement; the history
+    # row's id serves as the event's (both UUID v7, each unique in its table)
+    E = s.outbox_event
+    outbox = insert(E).from_select(
+        [E.c.id, E.c.tenant_id, E.c.type, E.c.occurred_at, E.c.payload, E.c.instance_id,
+         E.c.task_id, E.c.xid],
+        select(
+            bindparam("hid"),
+            claimed.c.tenant_id,
+            literal("TaskClaimed"),
+            claimed.c.claimed_at,
+            func.jsonb_strip_nulls(func.jsonb_build_object(
+                literal("taskId"), claimed.c.id,
+                literal("action"), literal("CLAIM"),
+                literal("by"), claimed.c.assignee,
+                literal("oldStatus"),
+                case((claimed.c.status == "ESCALATED", "ESCALATED"), else_="OPEN"),
+                literal("status"), claimed.c.status,
+                literal("assignee"), claimed.c.assignee,
+                literal("queue"), claimed.c.queue,
+            )),
+            claimed.c.instance_id,
+            claimed.c.id,
+            literal_column("pg_current_xact_id()::text::bigint"),
+        ),
+    ).cte("outbox")
     candidates = (
         select(func.array_agg(C.c.kind + ":" + C.c.value))
         .where(C.c.task_id == claimed.c.id, C.c.tenant_id == claimed.c.tenant_id)
@@ -289,6 +316,7 @@ def _claim_next_pg(only: bool) -> Select[Any]:
         select(gone.c.task_id, *(claimed.c[n] for n in _TASK_FIELDS), candidates)
         .select_from(gone.outerjoin(claimed, claimed.c.id == gone.c.task_id))
         .add_cte(history)
+        .add_cte(outbox)
     )
 
 
@@ -923,7 +951,11 @@ class WorkSql:
 
     # --- history ---
 
-    def add_history(self, entries: Sequence[Mapping[str, Any]]) -> None:
+    def add_history(self, entries: Sequence[Mapping[str, Any]], *, events: bool = True) -> None:
+        """History rows; with ``events``, the outbox events of those that are lifecycle
+        changes (claimed, delegated...: :func:`caseflow.events.names.history_events`), in
+        the same transaction. Routing passes ``events=False``: the engine's recorder
+        reports a new task, routed, as TaskCreated and StepAssigned."""
         if not entries:
             return
         rows = []
@@ -935,6 +967,10 @@ class WorkSql:
                 row["action_at"] = self.now
             rows.append(row)
         self.conn.execute(insert(H), rows)
+        if events:
+            found = history_events(rows)
+            if found:
+                self.tx.add_events(found)
 
     def history(self, task_id: str) -> list[TaskHistoryEntry]:
         rows = self._rows(
