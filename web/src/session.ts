@@ -12,7 +12,7 @@ export interface DevUser {
 
 export interface AuthConfig {
   mode: "dev" | "oidc" | string;
-  devUsers: DevUser[] | null;
+  devUsers: Array<DevUser | string> | null;
   oidc: { issuer: string; clientId: string } | null;
 }
 
@@ -28,6 +28,11 @@ export interface Me {
 
 export async function loadConfig(): Promise<AuthConfig> {
   return api.get<AuthConfig>("/auth/config");
+}
+
+/** The development users offered on the login page (the API lists ids, or richer records). */
+export function devUsers(config: AuthConfig | null): DevUser[] {
+  return (config?.devUsers ?? []).map((user) => (typeof user === "string" ? { userId: user } : user));
 }
 
 export async function loadMe(): Promise<Me> {

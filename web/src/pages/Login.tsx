@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { setToken } from "../api";
 import { ErrorNote } from "../components/common";
 import { lang, setLang, t, type Lang } from "../i18n";
-import { devLogin, loadMe, type AuthConfig, type Me } from "../session";
+import { devLogin, devUsers, loadMe, type AuthConfig, type Me } from "../session";
 
 export function LoginPage(props: { config: AuthConfig | null; onLogin: (me: Me) => void }) {
   const { config } = props;
@@ -49,7 +49,7 @@ export function LoginPage(props: { config: AuthConfig | null; onLogin: (me: Me) 
           <>
             <h2>{t("login.pickUser")}</h2>
             <ul class="user-picker">
-              {(config.devUsers ?? []).map((user) => (
+              {devUsers(config).map((user) => (
                 <li key={user.userId}>
                   <button
                     type="button"
@@ -59,10 +59,12 @@ export function LoginPage(props: { config: AuthConfig | null; onLogin: (me: Me) 
                     onClick={() => signIn(() => devLogin(user.userId))}
                   >
                     <strong>{user.displayName || user.name || user.userId}</strong>
-                    <span class="muted">
-                      {user.userId}
-                      {user.roles?.length ? ` · ${user.roles.join(", ")}` : ""}
-                    </span>
+                    {(user.displayName || user.name || user.roles?.length) && (
+                      <span class="muted">
+                        {user.userId}
+                        {user.roles?.length ? ` · ${user.roles.join(", ")}` : ""}
+                      </span>
+                    )}
                     {user.description && <span class="muted small">{user.description}</span>}
                   </button>
                 </li>
