@@ -671,6 +671,75 @@ def executor_command(
         engine.store.close()
 
 
+@app.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option("--host", help="Default 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Default 8080.")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="SQLite or PostgreSQL URL; default: caseflow.db here."),
+    ] = None,
+    no_executor: Annotated[
+        bool, typer.Option("--no-executor", help="Serve the API only; run `caseflow executor`"
+                           " elsewhere for timers and async jobs.")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A TOML file of settings (see docs/api.md).")
+    ] = None,
+    demo_data: Annotated[
+        bool, typer.Option("--demo", help="Load the demo organisation and cases first.")
+    ] = False,
+) -> None:
+    """Serve the HTTP API (and the web app) with the job executor, until SIGINT/SIGTERM.
+
+    Settings come from CASEFLOW_* environment variables and the --config file; options given
+    here win. On shutdown the server stops accepting, lets in-flight requests end, then
+    stops the executor (running jobs finish, locked unstarted ones are released).
+    """
+    import importlib.util
+
+    import uvicorn
+
+    from caseflow.api.app import UnsafeConfiguration, create_app
+    from caseflow.api.observability import configure_logging
+    from caseflow.api.services import build_services
+    from caseflow.api.settings import load_settings
+
+    overrides: dict[str, Any] = {"host": host, "port": port, "database_url": database_url}
+    if no_executor:
+        overrides["executor"] = False
+    settings = load_settings(config, **overrides)
+    configure_logging(settings)
+    services = build_services(settings)
+    try:
+        try:
+            application = create_app(services=services)
+        except UnsafeConfiguration as error:
+            err.print(f"error: {error}", highlight=False)
+            raise typer.Exit(2) from error
+        if demo_data:
+            if importlib.util.find_spec("caseflow.demo") is None:
+                err.print("error: this build has no demo data (caseflow.demo)", highlight=False)
+                raise typer.Exit(2)
+            import caseflow.demo
+
+            loader = getattr(caseflow.demo, "load_demo", None)
+            if loader is None:
+                err.print("error: caseflow.demo has no load_demo", highlight=False)
+                raise typer.Exit(2)
+            loader(services)
+        uvicorn.run(
+            application,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        )
+    finally:
+        services.close()
+
+
 def main() -> None:
     try:
         app()

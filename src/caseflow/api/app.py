@@ -1,0 +1,149 @@
+"""The FastAPI application: routers, problem handlers, and the lifespan that owns Services.
+
+``ROUTERS`` is the one list of routers the app includes; each area adds its line there.
+``LIFESPAN_HOOKS`` are context managers entered after the services exist and left before
+they close (an outbox dispatcher, a webhook sender): ``hook(app, services)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, asynccontextmanager, contextmanager
+from datetime import timedelta
+
+from fastapi import APIRouter, FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from caseflow.api.observability import RequestContext
+from caseflow.api.problems import install_problem_handlers
+from caseflow.api.routes import auth as auth_routes
+from caseflow.api.services import Services, build_services
+from caseflow.api.settings import Settings
+
+log = logging.getLogger("caseflow.api")
+
+API_PREFIX = "/api/v1"
+
+# (router, prefix): add one line per area; "" for routes outside /api/v1
+ROUTERS: list[tuple[APIRouter, str]] = [
+    (auth_routes.router, API_PREFIX),
+]
+
+LifespanHook = Callable[[FastAPI, Services], AbstractContextManager[object]]
+LIFESPAN_HOOKS: list[LifespanHook] = []
+
+
+class UnsafeConfiguration(RuntimeError):
+    """The settings would expose the service in a way nobody should get by accident."""
+
+
+def check_configuration(settings: Settings) -> None:
+    """Refuse development authentication on PostgreSQL unless explicitly allowed."""
+    if settings.effective_auth_mode != "dev" or not settings.is_postgres:
+        return
+    if not settings.dev_auth_allow_postgres:
+        raise UnsafeConfiguration(
+            "development authentication (anyone may log in as anyone) refuses to run against "
+            "PostgreSQL; configure OIDC (CASEFLOW_AUTH_MODE=oidc, CASEFLOW_OIDC_ISSUER, "
+            "CASEFLOW_OIDC_AUDIENCE, CASEFLOW_OIDC_JWKS_URL) or set "
+            "CASEFLOW_DEV_AUTH_ALLOW_POSTGRES=1 for a throw-away database"
+        )
+    log.warning(
+        "DEVELOPMENT AUTHENTICATION ON POSTGRESQL: anyone can log in as anyone "
+        "(CASEFLOW_DEV_AUTH_ALLOW_POSTGRES=1). Never do this with real data."
+    )
+
+
+@contextmanager
+def job_executor(app: FastAPI, services: Services) -> Iterator[None]:
+    """The job executor thread of this process; stopping lets running jobs finish and
+    releases the locked ones that have not started."""
+    if not services.settings.executor:
+        yield
+        return
+    from caseflow.time.jobs import JobExecutor
+
+    executor = JobExecutor(
+        services.engine,
+        node_id=services.settings.node_id,
+        max_workers=services.settings.executor_workers,
+        poll_interval=timedelta(seconds=1),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=executor.run_forever, args=(stop,), name="caseflow-executor", daemon=True
+    )
+    services.extras["executor"] = executor
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        executor.wake()
+        thread.join(timeout=services.settings.shutdown_grace_seconds)
+        if thread.is_alive():
+            log.warning("the job executor did not stop within the grace period")
+
+
+class DevModeHeader:
+    """Labels every response of a development-auth server (``X-Caseflow-Auth``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def labelled(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Caseflow-Auth"] = "development"
+            await send(message)
+
+        await self.app(scope, receive, labelled)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """The caseflow HTTP API. Without ``services`` the lifespan builds them from
+    ``settings`` (and closes them on shutdown); given ones stay the caller's to close."""
+    settings = services.settings if services is not None else (settings or Settings())
+    check_configuration(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        running = services if services is not None else build_services(settings)
+        app.state.services = running
+        try:
+            with ExitStack() as stack:
+                stack.enter_context(job_executor(app, running))
+                for hook in LIFESPAN_HOOKS:
+                    stack.enter_context(hook(app, running))
+                yield
+        finally:
+            if owned:
+                running.close()
+
+    app = FastAPI(
+        title="caseflow",
+        version="1",
+        description="BPMN workflow and case routing: the native API (see docs/api.md).",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if services is not None:
+        app.state.services = services
+    install_problem_handlers(app)
+    for router, prefix in ROUTERS:
+        app.include_router(router, prefix=prefix)
+    if settings.effective_auth_mode == "dev":
+        app.add_middleware(DevModeHeader)
+    app.add_middleware(RequestContext)
+    return app

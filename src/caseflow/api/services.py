@@ -1,0 +1,102 @@
+"""The parts one API process works with, built once when the app starts.
+
+Routes get them through :func:`get_services`; tests build the app around their own
+:class:`Services` (a ManualClock, a throw-away PostgreSQL schema) or take the ones the app
+built to set up data directly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from fastapi import Request
+
+from caseflow.api.settings import Settings
+from caseflow.clock import Clock, SystemClock
+from caseflow.runtime import ProcessEngine
+from caseflow.store import open_store
+from caseflow.store.sql import SqlStore, SqlTransaction
+from caseflow.time import calendar_store
+from caseflow.time.calendar import BusinessCalendar
+from caseflow.work.service import WorkService
+
+T = TypeVar("T")
+
+
+class Calendars:
+    """Business calendars of one tenant, each call in its own transaction."""
+
+    def __init__(self, store: SqlStore, tenant_id: str) -> None:
+        self.store = store
+        self.tenant_id = tenant_id
+
+    def read(self, body: Callable[[SqlTransaction], T]) -> T:
+        with self.store.transaction(read_only=True) as tx:
+            return body(tx)
+
+    def write(self, body: Callable[[SqlTransaction], T]) -> T:
+        with self.store.transaction() as tx:
+            return body(tx)
+
+    def load(self, calendar_id: str | None = None, *, name: str | None = None) -> (
+        BusinessCalendar | None
+    ):
+        return self.read(
+            lambda tx: calendar_store.load_calendar(tx, calendar_id, self.tenant_id, name=name)
+        )
+
+    def list(self) -> list[calendar_store.CalendarRecord]:
+        return self.read(lambda tx: calendar_store.list_calendars(tx, self.tenant_id))
+
+
+@dataclass
+class Services:
+    """Everything a request handler needs; one per running app."""
+
+    settings: Settings
+    store: SqlStore
+    engine: ProcessEngine
+    work: WorkService
+    calendars: Calendars
+    clock: Clock
+    dev_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    extras: dict[str, Any] = field(default_factory=dict)  # other helpers' per-app state
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_services(settings: Settings, *, clock: Clock | None = None) -> Services:
+    """Open the store named by ``settings`` and the engine and services over it."""
+    options: dict[str, Any] = {}
+    if settings.database_schema:
+        options["schema"] = settings.database_schema
+    store = open_store(settings.database_url, migrate=settings.migrate, **options)
+    if not isinstance(store, SqlStore):
+        store.close()
+        raise ValueError("the HTTP API needs a SQLite or PostgreSQL database, not memory://")
+    return services_for(store, settings, clock=clock)
+
+
+def services_for(store: SqlStore, settings: Settings, *, clock: Clock | None = None) -> Services:
+    """Services over an already opened ``store`` (tests bring their own)."""
+    clock = clock or SystemClock()
+    engine = ProcessEngine(store, clock=clock)
+    work = WorkService(engine, tenant_id=settings.tenant_id)
+    return Services(
+        settings=settings,
+        store=store,
+        engine=engine,
+        work=work,
+        calendars=Calendars(store, settings.tenant_id),
+        clock=clock,
+    )
+
+
+def get_services(request: Request) -> Services:
+    """FastAPI dependency: the app's services."""
+    services: Services = request.app.state.services
+    return services
