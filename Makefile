@@ -36,7 +36,7 @@ lint: install
 # Lint, types, architecture contract, then the suite on memory, SQLite and PostgreSQL
 # (PostgreSQL cases skip when no server answers, unless CASEFLOW_REQUIRE_POSTGRES=1).
 test: lint
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadgroup -q  # loadgroup: the browser tests share one server
 
 bench: install
 	$(BIN)/pip install --quiet -e '.[bench]'

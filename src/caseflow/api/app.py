@@ -22,6 +22,7 @@ from caseflow.api.problems import install_problem_handlers
 from caseflow.api.routes import auth as auth_routes
 from caseflow.api.services import Services, build_services
 from caseflow.api.settings import Settings
+from caseflow.web import router as web_router
 
 log = logging.getLogger("caseflow.api")
 
@@ -30,6 +31,7 @@ API_PREFIX = "/api/v1"
 # (router, prefix): add one line per area; "" for routes outside /api/v1
 ROUTERS: list[tuple[APIRouter, str]] = [
     (auth_routes.router, API_PREFIX),
+    (web_router, ""),  # the web app: / and /app/... (caseflow.web)
 ]
 
 LifespanHook = Callable[[FastAPI, Services], AbstractContextManager[object]]
