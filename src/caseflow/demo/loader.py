@@ -1,0 +1,115 @@
+"""``load_demo``: the organisation, the processes and their forms, cases in flight.
+
+Idempotent: the organisation is created item by item where missing; a BPMN document
+already deployed unchanged is not deployed again; cases are put in flight only when no
+instance of a demo process exists yet. A second start therefore loads nothing twice.
+
+The cases are played on a second :class:`ProcessEngine` and :class:`WorkService` over the
+same store, driven by a :class:`ManualClock` that starts two weeks back and stops at the
+caller's "now": their history, claims, due dates and timers happened when the story
+says, so SLAs are really breached, at risk or on track when the pages show them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from caseflow.clock import ManualClock
+from caseflow.demo.cases import CASE_ROUTING, HOUSEHOLD, Played, play, stories
+from caseflow.demo.organisation import OrganisationCounts, build_organisation
+from caseflow.demo.resources import bpmn_resources, definition_metadata
+from caseflow.demo.sla import SlaDueDates, step_slas
+from caseflow.runtime import ProcessEngine
+from caseflow.runtime.ports import InstanceQuery
+from caseflow.time.calendar_store import find_calendar, save_calendar, vietnam_calendar_record
+from caseflow.time.holidays_vn import vietnam_calendar
+from caseflow.work import WorkService
+
+PROCESS_KEYS: tuple[str, ...] = (HOUSEHOLD, CASE_ROUTING)
+CALENDAR_NAME = "VN"
+HISTORY_DAYS = 16  # calendar days of history before now: the oldest case is 9 working days old
+
+
+@dataclass(slots=True)
+class DemoSummary:
+    """What one call loaded; all zeros (and ``cases_loaded`` False) on a repeat call."""
+
+    organisation: OrganisationCounts = field(default_factory=OrganisationCounts)
+    calendar_created: bool = False
+    deployed: list[str] = field(default_factory=list)  # "key:version" newly deployed
+    cases_loaded: bool = False
+    cases: Played = field(default_factory=Played)
+
+    @property
+    def changed(self) -> bool:
+        counts = self.organisation
+        return bool(
+            self.calendar_created or self.deployed or self.cases_loaded
+            or any(getattr(counts, name) for name in counts.__slots__)
+        )
+
+
+def load_demo(
+    engine: ProcessEngine,
+    work: WorkService | None = None,
+    *,
+    now: dt.datetime | None = None,
+    with_cases: bool = True,
+) -> DemoSummary:
+    """Load the demo data set into ``engine``'s store (SQLite or PostgreSQL).
+
+    ``now`` (default: the engine's clock) is when the story ends; history goes back
+    :data:`HISTORY_DAYS` days from it. ``work`` only lends its tenant; the organisation
+    is written for that tenant (the default one when not given).
+    """
+    end = now or engine.clock.now()
+    if end.tzinfo is None:
+        raise ValueError("load_demo needs a timezone-aware now")
+    tenant = work.tenant_id if work is not None else None
+    since = end - dt.timedelta(days=HISTORY_DAYS)
+    calendar = vietnam_calendar()
+    clock = ManualClock(since)
+    slas = step_slas(source for _, source in bpmn_resources())
+    # the engine that plays the past: same store, its own clock, due dates from the SLAs
+    past = ProcessEngine(engine.store, clock=clock, task_listeners=[SlaDueDates(slas, calendar)])
+    past_work = WorkService(past) if tenant is None else WorkService(past, tenant_id=tenant)
+    summary = DemoSummary()
+    summary.organisation = build_organisation(past_work, since=since, now=end)
+    summary.calendar_created = _ensure_calendar(past, since, past_work.tenant_id)
+    for name, source in bpmn_resources():
+        result = past.deploy(
+            source, resource_name=name, deployed_by="admin",
+            tenant_id=past_work.tenant_id, metadata=definition_metadata(name),
+        )
+        summary.deployed.extend(f"{d.key}:{d.version}" for d in result.definitions)
+    if with_cases and not _has_cases(engine, past_work.tenant_id):
+        summary.cases = play(past, past_work, clock, calendar, end, stories())
+        summary.cases_loaded = True
+    return summary
+
+
+def load_demo_services(services: Any, *, now: dt.datetime | None = None) -> DemoSummary:
+    """:func:`load_demo` for an object carrying ``.engine`` and ``.work`` (the API's
+    services)."""
+    return load_demo(services.engine, getattr(services, "work", None), now=now)
+
+
+def _ensure_calendar(engine: ProcessEngine, now: dt.datetime, tenant_id: str) -> bool:
+    with engine.store.transaction() as tx:
+        if find_calendar(tx, CALENDAR_NAME, tenant_id) is not None:  # type: ignore[arg-type]
+            return False
+        save_calendar(
+            tx,  # type: ignore[arg-type]
+            vietnam_calendar_record(engine.new_id(), now, tenant_id=tenant_id,
+                                    name=CALENDAR_NAME),
+        )
+        return True
+
+
+def _has_cases(engine: ProcessEngine, tenant_id: str) -> bool:
+    return any(
+        engine.instances(InstanceQuery(process_key=key, tenant_id=tenant_id, limit=1))
+        for key in PROCESS_KEYS
+    )

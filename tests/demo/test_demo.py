@@ -1,0 +1,144 @@
+"""The demo data set: a living system on SQLite and PostgreSQL, loaded once only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from caseflow.clock import ManualClock
+from caseflow.demo import bpmn_resources, demo_form, form_resources, load_demo
+from caseflow.model import parse_bpmn
+from caseflow.model.elements import UserTask
+from caseflow.runtime import ProcessEngine
+from caseflow.runtime.ports import InstanceQuery, Store
+from caseflow.store import open_store, schema
+from caseflow.work import TaskFilter, WorkService
+
+# Wednesday 18 November 2026, 10:30 in Ha Noi: office hours, the story ends here
+NOW = dt.datetime(2026, 11, 18, 3, 30, tzinfo=dt.UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def sql_store(request: pytest.FixtureRequest) -> Store:
+    if request.param == "sqlite":
+        found: Store = request.getfixturevalue("sqlite_store")
+        return found
+    make: Callable[[], Store] = request.getfixturevalue("postgres_stores")
+    return make()
+
+
+@pytest.fixture
+def work(sql_store: Store) -> Iterator[WorkService]:
+    yield WorkService(ProcessEngine(sql_store, clock=ManualClock(NOW)))
+
+
+def _row_counts(store: Store) -> dict[str, int]:
+    tables = [
+        schema.work_department, schema.work_user, schema.work_grant, schema.work_queue,
+        schema.work_task_history, schema.business_calendar,
+    ]
+    engine: sa.Engine = store.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return {
+            t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+            for t in tables
+        }
+
+
+def test_load_demo_builds_a_living_system_and_a_second_load_adds_nothing(
+    work: WorkService,
+) -> None:
+    engine = work.engine
+    summary = load_demo(engine, work, now=NOW)
+    assert summary.cases_loaded and summary.changed
+    assert sorted(summary.deployed) == ["case_routing:1", "dang_ky_ho_kinh_doanh:1"]
+
+    # the organisation, in Vietnamese where it is Vietnamese
+    departments = {d.code: d for d in work.departments()}
+    assert departments["SKHDT"].name == "Sở Kế hoạch và Đầu tư"
+    assert departments["MOTCUA"].name == "Bộ phận Một cửa"
+    assert departments["DKKD"].parent_id == departments["SKHDT"].id
+    assert {"INTAKE", "CLAIMS", "LEGAL", "FINANCE"} <= set(departments)
+    assert work.user("an.nguyen").name == "Nguyễn Văn An"
+    for user_id in ("binh.tran", "supervisor", "admin", "lan.ngo"):
+        assert work.user(user_id).active
+    bounded = [g for g in work.grants("dung.pham") if g.valid_until is not None]
+    assert bounded and bounded[0].valid_until > NOW  # type: ignore[operator]
+    queues = {q.name: q for q in work.queues()}
+    assert {q.type for q in queues.values()} == {"STANDARD", "PRIORITY", "SPECIALIZED", "OVERFLOW"}
+    assert queues["intake"].overflow_queue_id == queues["ops-overflow"].id
+    assert all(q.sla_minutes for q in queues.values())
+
+    # cases at every stage
+    instances = engine.instances(InstanceQuery(limit=500))
+    assert len(instances) >= 30
+    statuses = Counter(i.status for i in instances)
+    assert statuses["COMPLETED"] >= 3 and statuses["ACTIVE"] >= 20
+    assert len(engine.incidents()) >= 1
+
+    tasks = work.tasks("admin", TaskFilter(limit=500))
+    by_element: dict[str, set[str | None]] = {}
+    for task in tasks:
+        by_element.setdefault(task.element_id, set()).add(task.queue)
+    assert by_element["tiep_nhan"] == {"mot-cua"}
+    assert by_element["tham_dinh"] == {"dkkd-tham-dinh"}
+    assert by_element["claims_assessment"] <= {"claims", "claims-priority"}
+    assert "claims-priority" in by_element["claims_assessment"]  # the high-value rule
+    assert by_element["intake_review"] == {"intake", "ops-overflow"}  # intake is full
+    assert by_element["supervisor_follow_up"] == {"escalations"}  # the timer fired
+    assert all(t.due_at is not None for t in tasks)  # due dates from caseflow:sla
+    breached = [t for t in tasks if t.due_at is not None and t.due_at < NOW]
+    on_time = [t for t in tasks if t.due_at is not None and t.due_at >= NOW]
+    assert len(breached) >= 5 and len(on_time) >= 5
+    assert Counter(t.status for t in tasks)["CLAIMED"] >= 4
+    assert any(s.overdue for s in work.queue_stats())
+
+    # a case worker sees their queue's work and can take the next task
+    taken = work.claim_next("an.nguyen")
+    assert taken is not None and taken.queue == "mot-cua"
+    work.unclaim("an.nguyen", taken.id)
+
+    before = _row_counts(work.store)
+    again = load_demo(engine, work, now=NOW + dt.timedelta(hours=1))
+    assert not again.changed
+    assert _row_counts(work.store) == before
+    assert len(engine.instances(InstanceQuery(limit=500))) == len(instances)
+
+
+def test_a_demo_case_runs_on_to_its_end(work: WorkService) -> None:
+    engine = work.engine
+    load_demo(engine, work, now=NOW)
+    [approval] = work.tasks("hai.vu", TaskFilter(element_id="phe_duyet", scope="mine"))
+    assert approval.business_key == "HKD-2611-0010"
+    work.complete("hai.vu", approval.id, outcome="approve")
+    [hand_over] = work.tasks("an.nguyen", TaskFilter(instance_id=approval.instance_id))
+    assert hand_over.element_id == "tra_ket_qua" and hand_over.queue == "mot-cua"
+    work.claim("an.nguyen", hand_over.id)
+    work.complete("an.nguyen", hand_over.id, {"hinhThucTraKetQua": "truc_tuyen"},
+                  outcome="complete")
+    assert engine.instance_record(approval.instance_id).status == "COMPLETED"
+
+
+def test_every_demo_process_validates_and_names_forms_that_exist() -> None:
+    checker = ProcessEngine(open_store("memory://"))
+    forms = {name for name, _ in form_resources()}
+    for name, source in bpmn_resources():
+        problems = checker.validate(source, resource_name=name)
+        assert problems == [], (name, problems)
+        for process in parse_bpmn(source).definitions.executable_processes:
+            for node in process.all_nodes.values():
+                if isinstance(node, UserTask):
+                    assert node.sla and node.candidate_groups and node.form_key
+                    schema_ = demo_form(node.form_key)
+                    assert schema_ is not None, node.form_key
+                    assert f"{schema_['id']}.form" in forms
+                    keys = {c.get("key") for c in schema_["components"]}
+                    assert "outcome" in keys
+    for name, content in form_resources():
+        parsed = json.loads(content)
+        assert parsed["type"] == "default" and parsed["components"], name
