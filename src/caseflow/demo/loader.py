@@ -18,7 +18,7 @@ from typing import Any
 
 from caseflow.clock import ManualClock
 from caseflow.demo.cases import CASE_ROUTING, HOUSEHOLD, Played, play, stories
-from caseflow.demo.organisation import OrganisationCounts, build_organisation
+from caseflow.demo.organisation import LOGINS, OrganisationCounts, build_organisation
 from caseflow.demo.resources import bpmn_resources, definition_metadata
 from caseflow.demo.sla import SlaDueDates, step_slas
 from caseflow.runtime import ProcessEngine
@@ -52,18 +52,23 @@ class DemoSummary:
 
 
 def load_demo(
-    engine: ProcessEngine,
+    target: ProcessEngine | Any,
     work: WorkService | None = None,
     *,
     now: dt.datetime | None = None,
     with_cases: bool = True,
 ) -> DemoSummary:
-    """Load the demo data set into ``engine``'s store (SQLite or PostgreSQL).
+    """Load the demo data set into the store of ``target`` (SQLite or PostgreSQL).
 
-    ``now`` (default: the engine's clock) is when the story ends; history goes back
-    :data:`HISTORY_DAYS` days from it. ``work`` only lends its tenant; the organisation
-    is written for that tenant (the default one when not given).
+    ``target`` is a :class:`ProcessEngine`, or an object carrying one as ``.engine`` and
+    a :class:`WorkService` as ``.work`` (the API's ``Services``; see
+    :func:`load_demo_services`). ``now`` (default: the engine's clock) is when the story
+    ends; history goes back :data:`HISTORY_DAYS` days from it. ``work`` only lends its
+    tenant; the organisation is written for that tenant (the default one when not given).
     """
+    if not isinstance(target, ProcessEngine):
+        return load_demo_services(target, now=now, with_cases=with_cases)
+    engine = target
     end = now or engine.clock.now()
     if end.tzinfo is None:
         raise ValueError("load_demo needs a timezone-aware now")
@@ -90,10 +95,24 @@ def load_demo(
     return summary
 
 
-def load_demo_services(services: Any, *, now: dt.datetime | None = None) -> DemoSummary:
-    """:func:`load_demo` for an object carrying ``.engine`` and ``.work`` (the API's
-    services)."""
-    return load_demo(services.engine, getattr(services, "work", None), now=now)
+def load_demo_services(
+    services: Any, *, now: dt.datetime | None = None, with_cases: bool = True
+) -> DemoSummary:
+    """:func:`load_demo` for the API's ``Services`` (``.engine``, ``.work``, ``.settings``).
+
+    A development-mode login page offers ``settings.dev_users``: when none are configured,
+    the demo's users are offered.
+    """
+    engine = services.engine
+    if not isinstance(engine, ProcessEngine):
+        raise TypeError(f"load_demo needs a ProcessEngine or services with one, not {services!r}")
+    summary = load_demo(
+        engine, getattr(services, "work", None), now=now, with_cases=with_cases
+    )
+    settings = getattr(services, "settings", None)
+    if settings is not None and hasattr(settings, "dev_users") and not settings.dev_users:
+        settings.dev_users = list(LOGINS)
+    return summary
 
 
 def _ensure_calendar(engine: ProcessEngine, now: dt.datetime, tenant_id: str) -> bool:

@@ -148,8 +148,11 @@ ROLES: tuple[DemoRole, ...] = (
     DemoRole("QA_REVIEWER", "Quality reviewer", "CUSTOM", "OPS", "quality"),
     DemoRole("CASE_SUPERVISOR", "Case supervisor", "DEPARTMENT", "OPS", "escalations",
              can_manage=True, description="Manages every enterprise queue"),
-    DemoRole("admin", "Administrator", "SYSTEM", None, can_manage=True,
+    # the API makes holders of ADMIN administrators and of OPERATOR operators
+    DemoRole("ADMIN", "Administrator", "SYSTEM", None, can_manage=True,
              description="Administers caseflow: definitions, organisation, every queue"),
+    DemoRole("OPERATOR", "Operator", "SYSTEM", None,
+             description="Monitors instances: incidents, retries, suspend and resume"),
 )
 
 _SKHDT_QUEUES = ("mot-cua", "dkkd-tham-dinh", "phap-che", "lanh-dao-phe-duyet")
@@ -168,7 +171,7 @@ ASSIGNMENTS: tuple[DemoAssignment, ...] = (
     *(DemoAssignment(q, "TRUONG_PHONG", priority_level=30) for q in _SKHDT_QUEUES),
     *(DemoAssignment(q, "CASE_SUPERVISOR", priority_level=30) for q in _OPS_QUEUES
       if q != "escalations"),
-    *(DemoAssignment(q, "admin", priority_level=10) for q in (*_SKHDT_QUEUES, *_OPS_QUEUES)),
+    *(DemoAssignment(q, "ADMIN", priority_level=10) for q in (*_SKHDT_QUEUES, *_OPS_QUEUES)),
 )
 
 # (name, queue, process key, element id, condition, priority)
@@ -222,11 +225,18 @@ USERS: tuple[DemoUser, ...] = (
              "son.mai@ops.example.com", {"accounting": 4}, "Finance officer"),
     DemoUser("supervisor", "Trịnh Thu Hà", "OPS",
              (DemoGrant("CASE_SUPERVISOR", True), DemoGrant("TRUONG_PHONG"),
-              DemoGrant("QA_REVIEWER")), 4,
+              DemoGrant("QA_REVIEWER"), DemoGrant("OPERATOR")), 4,
              "supervisor@ops.example.com", title="Supervisor (all queues)"),
-    DemoUser("admin", "Quản trị hệ thống", "OPS", (DemoGrant("admin", True),), 4,
+    DemoUser("admin", "Quản trị hệ thống", "OPS", (DemoGrant("ADMIN", True),), 4,
              "admin@caseflow.example", title="Administrator"),
 )
+
+
+LOGINS: tuple[str, ...] = (
+    "an.nguyen", "binh.tran", "cuong.le", "giang.hoang", "hai.vu", "khanh.do",
+    "lan.ngo", "nam.bui", "phuc.truong", "son.mai", "supervisor", "admin",
+)
+"""The users worth logging in as, for a development-mode login page to offer."""
 
 
 @dataclass(slots=True)
