@@ -568,36 +568,27 @@ def external_error(
 
 @app.command()
 def demo(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
-    """Deploy the example procedure and put a few cases in flight, then show them."""
-    from importlib import resources
+    """Load the demo (organisation, two processes, cases in flight), then show the cases.
+
+    Loads nothing twice: run it again to see where the cases stand.
+    """
+    from caseflow.demo import load_demo
+    from caseflow.work import WorkService
 
     engine = _engine(database_url)
-    source = resources.files("caseflow.examples").joinpath("business_registration.bpmn")
-    result = engine.deploy(source.read_bytes(), resource_name="business_registration.bpmn")
-    for d in result.definitions:
-        out.print(f"deployed [bold]{d.key}[/] version {d.version}", highlight=False)
-    key = "business_registration"
-    if not engine.instances(InstanceQuery(process_key=key, limit=1)):
-        cases = [("HKD-2026-0001", True), ("HKD-2026-0002", False), ("HKD-2026-0003", True)]
-        for business_key, complete_docs in cases:
-            inst = engine.start(
-                key,
-                business_key=business_key,
-                variables={"applicant": "Nguyễn Văn An", "fee": Decimal("100000")},
-            )
-            [reception] = engine.tasks(TaskQuery(instance_id=inst.id))
-            engine.complete_task(
-                reception.id, {"documentsComplete": complete_docs}, user="desk.officer"
-            )
-        out.print(f"started {len(cases)} cases of {key}", highlight=False)
+    summary = load_demo(engine, WorkService(engine))
+    for deployed in summary.deployed:
+        out.print(f"deployed [bold]{deployed}[/]", highlight=False)
+    if summary.cases_loaded:
+        out.print(f"put {summary.cases.started} demo cases in flight", highlight=False)
     instances(
-        key=key, status=None, business_key=None, limit=20, database_url=database_url, as_json=False
+        key=None, status=None, business_key=None, limit=60, database_url=database_url,
+        as_json=False,
     )
-    tasks(instance_id=None, assignee=None, group=None, database_url=database_url, as_json=False)
     out.print(
-        "\nnext: [bold]caseflow complete TASK_ID --var approved=true[/],"
-        " [bold]caseflow external fetch --topic verify-identity[/],"
-        " [bold]caseflow show INSTANCE_ID[/]",
+        "\nnext: [bold]caseflow serve --demo[/] (log in as an.nguyen, supervisor or admin),"
+        " [bold]caseflow tasks[/], [bold]caseflow show INSTANCE_ID[/],"
+        " [bold]caseflow external fetch --topic verify-identity[/]",
         highlight=False,
     )
 
