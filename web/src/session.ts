@@ -8,6 +8,8 @@ export interface DevUser {
   roles?: string[];
   groups?: string[];
   description?: string | null;
+  isAdmin?: boolean;
+  isOperator?: boolean;
 }
 
 export interface AuthConfig {
@@ -27,7 +29,12 @@ export interface Me {
 }
 
 export async function loadConfig(): Promise<AuthConfig> {
-  return api.get<AuthConfig>("/auth/config");
+  const config = await api.get<AuthConfig>("/auth/config");
+  if (config.mode === "dev" && config.devUsers?.length) {
+    // names and roles of the offered users (caseflow.web); the bare ids will do without them
+    config.devUsers = await api.get<DevUser[]>("/web/dev-users").catch(() => config.devUsers);
+  }
+  return config;
 }
 
 /** The development users offered on the login page (the API lists ids, or richer records). */

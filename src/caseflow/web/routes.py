@@ -1,10 +1,12 @@
-"""Serves the single-page app at ``/`` and ``/app/...`` with an ``index.html`` fallback."""
+"""Serves the single-page app at ``/`` and ``/app/...`` with an ``index.html`` fallback,
+and the one thing only the pages need: the development users to offer at sign-in."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -54,6 +56,33 @@ def _index() -> Response:
     if index is None:
         return HTMLResponse(NOT_BUILT, status_code=503, headers={"Cache-Control": "no-cache"})
     return FileResponse(index, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+
+@router.get("/api/v1/web/dev-users")
+def dev_users(request: Request) -> list[dict[str, Any]]:
+    """Development mode only: the users the login page offers, with their names and roles,
+    so a visitor can tell the case worker from the supervisor. 404 in OIDC mode."""
+    from caseflow.api.auth import principal_for
+    from caseflow.api.problems import ApiProblem
+    from caseflow.api.services import get_services
+
+    services = get_services(request)
+    if services.settings.effective_auth_mode != "dev":
+        raise ApiProblem(404, "development login is off (auth mode is oidc)")
+    users: list[dict[str, Any]] = []
+    for user_id in services.settings.dev_users:
+        try:
+            principal = principal_for(services, user_id, via="dev")
+        except ApiProblem:  # deactivated meanwhile: not offered
+            continue
+        users.append({
+            "userId": principal.user_id,
+            "displayName": principal.display_name,
+            "roles": sorted(principal.roles),
+            "isAdmin": principal.is_admin,
+            "isOperator": principal.is_operator,
+        })
+    return users
 
 
 @router.get("/")

@@ -37,6 +37,8 @@ export const en = {
   "login.userId": "Or another user id",
   "login.signIn": "Sign in",
   "login.oidc": "Sign in through your organisation ({issuer}) and paste the access token here.",
+  "login.admin": "administrator",
+  "login.operator": "supervisor",
   "login.token": "Access token",
 
   "tasks.title": "Task list",

@@ -39,6 +39,8 @@ export const vi: Record<keyof typeof en, string> = {
   "login.userId": "Hoặc mã người dùng khác",
   "login.signIn": "Đăng nhập",
   "login.oidc": "Đăng nhập qua hệ thống của cơ quan ({issuer}) rồi dán mã truy cập vào đây.",
+  "login.admin": "quản trị",
+  "login.operator": "giám sát",
   "login.token": "Mã truy cập",
 
   "tasks.title": "Danh sách công việc",

@@ -58,7 +58,10 @@ export function LoginPage(props: { config: AuthConfig | null; onLogin: (me: Me) 
                     disabled={busy}
                     onClick={() => signIn(() => devLogin(user.userId))}
                   >
-                    <strong>{user.displayName || user.name || user.userId}</strong>
+                    <strong>
+                      {user.displayName || user.name || user.userId}{" "}
+                      {user.isAdmin ? <span class="tag">{t("login.admin")}</span> : user.isOperator ? <span class="tag">{t("login.operator")}</span> : null}
+                    </strong>
                     {(user.displayName || user.name || user.roles?.length) && (
                       <span class="muted">
                         {user.userId}
