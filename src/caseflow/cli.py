@@ -36,6 +36,10 @@ external_app = typer.Typer(
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(external_app, name="external")
 app.add_typer(db_app, name="db")
+events_app = typer.Typer(
+    help="Event delivery: the outbox to webhooks and brokers.", no_args_is_help=True
+)
+app.add_typer(events_app, name="events")
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -691,7 +695,7 @@ def serve_command(
 
     import uvicorn
 
-    from caseflow.api.app import UnsafeConfiguration, create_app
+    from caseflow.api.app import UnsafeConfiguration, check_configuration, create_app
     from caseflow.api.observability import configure_logging
     from caseflow.api.services import build_services
     from caseflow.api.settings import load_settings
@@ -701,13 +705,14 @@ def serve_command(
         overrides["executor"] = False
     settings = load_settings(config, **overrides)
     configure_logging(settings)
+    try:
+        check_configuration(settings)
+    except UnsafeConfiguration as error:
+        err.print(f"error: {error}", highlight=False)
+        raise typer.Exit(2) from error
     services = build_services(settings)
     try:
-        try:
-            application = create_app(services=services)
-        except UnsafeConfiguration as error:
-            err.print(f"error: {error}", highlight=False)
-            raise typer.Exit(2) from error
+        application = create_app(services=services)
         if demo_data:
             if importlib.util.find_spec("caseflow.demo") is None:
                 err.print("error: this build has no demo data (caseflow.demo)", highlight=False)
@@ -729,6 +734,79 @@ def serve_command(
         )
     finally:
         services.close()
+
+
+@events_app.command("dispatch")
+def events_dispatch_command(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    node_id: Annotated[
+        str | None, typer.Option("--node-id", help="Unique per process; default host:pid:random.")
+    ] = None,
+    sink: Annotated[
+        list[str] | None,
+        typer.Option("--sink", envvar="CASEFLOW_EVENTS_SINKS",
+                     help="A broker to publish to: nats://..., amqp://..., redis://... (repeat)."),
+    ] = None,
+    retention_days: Annotated[
+        float, typer.Option("--retention-days", min=0.01,
+                            help="Delivered events and deliveries are deleted after this.")
+    ] = 7.0,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", min=0.01, help="Seconds between polls when idle.")
+    ] = 0.5,
+    once: Annotated[
+        bool, typer.Option("--once", help="Deliver what is due now, then exit.")
+    ] = False,
+) -> None:
+    """Deliver outbox events to webhooks and brokers until SIGINT or SIGTERM.
+
+    At least once, in order per process instance; run one per node, on as many nodes as
+    you like against one PostgreSQL (see docs/events.md).
+    """
+    import logging
+    import signal
+    import threading
+
+    from caseflow.events.dispatcher import Dispatcher, DispatcherConfig
+    from caseflow.events.sinks import sink_from_url
+    from caseflow.store import open_store
+    from caseflow.store.sql import SqlStore
+    from caseflow.time.jobs import default_node_id
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    store = open_store(database_url)
+    try:
+        if not isinstance(store, SqlStore):
+            raise typer.BadParameter("event delivery needs SQLite or PostgreSQL")
+        config = DispatcherConfig(poll_interval=poll_interval,
+                                  retention=dt.timedelta(days=retention_days))
+        sinks = [sink_from_url(url) for url in sink or ()]
+        dispatcher = Dispatcher(store, node_id=node_id or default_node_id(), config=config,
+                                sinks=sinks)
+        if once:
+            dispatcher.run_until_idle()
+            dispatcher.close()
+            out.print(f"events: {dispatcher.stats}", highlight=False)
+            return
+        stop = threading.Event()
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, lambda _s, _f: stop.set()) for sig in handled}
+        out.print(f"event dispatcher {dispatcher.node_id} running; Ctrl-C to stop",
+                  highlight=False)
+        try:
+            worker = threading.Thread(target=dispatcher.run_forever, daemon=True)
+            worker.start()
+            while worker.is_alive() and not stop.wait(0.5):
+                pass
+            dispatcher.stop()
+            worker.join(30)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        out.print(f"event dispatcher stopped: {dispatcher.stats}", highlight=False)
+    finally:
+        store.close()
 
 
 def main() -> None:
