@@ -23,10 +23,10 @@ $(WEB_BUILT): web/node_modules/.package-lock.json $(WEB_SOURCES)
 .PHONY: install run test lint bench
 install: $(VENV)/.installed $(WEB_BUILT)
 
-# caseflow on the embedded SQLite default (./caseflow.db): deploys the example procedure,
-# puts cases in flight and shows them; then drive it with `.venv/bin/caseflow --help`.
+# caseflow on the embedded SQLite default (./caseflow.db), served at http://127.0.0.1:8080 with
+# the demo data set (loaded on the first start only); log in as an.nguyen, supervisor or admin.
 run: install
-	$(BIN)/caseflow demo
+	$(BIN)/caseflow serve --demo
 
 lint: install
 	$(BIN)/ruff check
