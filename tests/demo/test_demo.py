@@ -95,7 +95,12 @@ def test_load_demo_builds_a_living_system_and_a_second_load_adds_nothing(
     breached = [t for t in tasks if t.due_at is not None and t.due_at < NOW]
     on_time = [t for t in tasks if t.due_at is not None and t.due_at >= NOW]
     assert len(breached) >= 5 and len(on_time) >= 5
-    assert Counter(t.status for t in tasks)["CLAIMED"] >= 4
+    held = Counter(t.status for t in tasks)
+    assert held["CLAIMED"] >= 4 and held["ESCALATED"] >= 1 and held["DELEGATED"] >= 1
+    commented = [
+        e for t in tasks for e in work.task_history(t.id) if e.action == "COMMENT"
+    ]
+    assert any("quá hạn" in (e.comment or "") for e in commented)
     assert any(s.overdue for s in work.queue_stats())
 
     # a case worker sees their queue's work and can take the next task

@@ -29,7 +29,10 @@ CASE_ROUTING = "case_routing"
 IDENTITY_TOPIC = "verify-identity"
 DEMO_WORKER = "demo-identity-service"
 
-Action = Literal["complete", "claim", "verify", "fail_verify", "message", "due"]
+Action = Literal[
+    "complete", "claim", "verify", "fail_verify", "message", "due", "comment", "escalate",
+    "delegate",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,8 @@ class Step:
     hours: float = 1.0
     message: str = ""
     due_in_minutes: int = 0  # "due": the new due date, counted from the demo's now
+    text: str = ""  # comment, escalate: the comment
+    to: str | None = None  # delegate: the delegate; escalate: the queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +131,18 @@ def household_stories() -> list[Story]:
         # long past its SLA at the specialist review (breached), claimed but untouched
         Story(HOUSEHOLD, "HKD-2611-0007", h("Nhà thuốc An Khang", "Bùi Thị Thu", "001187005566",
               "Bán lẻ thuốc", "77 Giảng Võ, Đống Đa, Hà Nội", 150_000_000),
-              (_ACCEPT, _VERIFY, Step("claim", "tham_dinh", "dung.pham", hours=1)), days_ago=5),
+              (_ACCEPT, _VERIFY, Step("claim", "tham_dinh", "dung.pham", hours=1),
+               Step("comment", "tham_dinh", "dung.pham", hours=2,
+                    text="Đang chờ Phòng Y tế xác nhận điều kiện kinh doanh dược."),
+               Step("comment", "tham_dinh", "khanh.do", hours=8,
+                    text="Hồ sơ đã quá hạn, đề nghị chị Dung xử lý trong ngày.")),
+              days_ago=5),
         Story(HOUSEHOLD, "HKD-2611-0008", h("Điện máy Thành Công", "Ngô Văn Thành",
               "001080006677", "Bán lẻ đồ điện gia dụng", "3 Chùa Bộc, Đống Đa, Hà Nội",
               500_000_000),
-              (_ACCEPT, _VERIFY), days_ago=4),
+              (_ACCEPT, _VERIFY,
+               Step("escalate", "tham_dinh", "khanh.do", hours=9,
+                    text="Quá hạn thẩm định: chuyển Trưởng phòng theo dõi.")), days_ago=4),
         # sent back by Pháp chế to the specialist
         Story(HOUSEHOLD, "HKD-2611-0009", h("Quán bia Hơi Hà Nội", "Đặng Quang Vinh",
               "001083001122", "Dịch vụ ăn uống", "18 Tạ Hiện, Hoàn Kiếm, Hà Nội", 60_000_000),
@@ -227,7 +239,10 @@ def case_routing_stories() -> list[Story]:
         # high-value claims in the priority queue, one long overdue (escalated by the timer)
         Story(CASE_ROUTING, "CASE-2026-0106",
               c("Tập đoàn Hòa Phát Land", "Fire damage, site office"),
-              (_intake("claim", 1_250_000_000),), days_ago=5),
+              (_intake("claim", 1_250_000_000),
+               Step("comment", "claims_assessment", "supervisor", hours=4,
+                    text="High value: the loss adjuster's report is expected on Friday.")),
+              days_ago=5),
         Story(CASE_ROUTING, "CASE-2026-0107", c("Viet Seafood Export", "Cold-chain failure claim"),
               (_intake("claim", 430_000_000, "minh.dang"),
                Step("claim", "claims_assessment", "nam.bui", hours=2)), days_ago=2),
@@ -238,7 +253,9 @@ def case_routing_stories() -> list[Story]:
               (_intake("claim", 18_000_000, hours=0.5),), days_ago=4),
         # legal and finance
         Story(CASE_ROUTING, "CASE-2026-0110", c("Sunrise Trading Co.", "Supplier contract breach"),
-              (_intake("legal", 220_000_000),), days_ago=2),
+              (_intake("legal", 220_000_000),
+               Step("delegate", "legal_review", None, hours=3, to="quynh.dinh",
+                    text="Please draft the notice letter; I will review it.")), days_ago=2),
         Story(CASE_ROUTING, "CASE-2026-0111",
               c("Đoàn Thị Yến", "Late-payment fee dispute", "phone"),
               (_intake("billing", 1_200_000), Step("claim", "finance_review", "son.mai", hours=1)),
@@ -384,6 +401,12 @@ def _act(engine: ProcessEngine, work: WorkService, instance_id: str, story: Stor
         work.set_due_date(step.user or "supervisor", task.id,
                           now + dt.timedelta(minutes=step.due_in_minutes))
         return
+    if step.action == "comment":
+        work.comment(step.user or task.assignee or "supervisor", task.id, step.text)
+        return
+    if step.action == "escalate":
+        work.escalate(step.user or "supervisor", task.id, comment=step.text, to_queue=step.to)
+        return
     user = task.assignee or step.user
     if user is None:
         raise LookupError(f"demo case {story.business_key}: nobody to act on '{step.element}'")
@@ -391,6 +414,8 @@ def _act(engine: ProcessEngine, work: WorkService, instance_id: str, story: Stor
         work.claim(user, task.id)
     if step.action == "complete":
         work.complete(user, task.id, dict(step.variables), outcome=step.outcome)
+    elif step.action == "delegate" and step.to is not None:
+        work.delegate(user, task.id, step.to, comment=step.text or None)
 
 
 def _identity_check(engine: ProcessEngine, instance_id: str, *, ok: bool) -> None:
