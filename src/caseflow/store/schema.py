@@ -984,10 +984,128 @@ work_case = Table(
     Index("ix_work_case_department", "current_department_id", "tenant_id"),
 )
 
+# --- SLA and escalation (caseflow.work.sla, caseflow.work.escalation) -----------------
+
+SLA_TRIGGERS = ("AT_RISK", "BREACHED")
+ESCALATION_ACTIONS = ("NONE", "REASSIGN", "ADD_CANDIDATES", "MOVE_TO_QUEUE")
+ESCALATION_TARGETS = ("SUPERVISOR", "PARENT_DEPARTMENT", "QUEUE")
+ESCALATION_KINDS = ("AUTOMATIC", "MANUAL")
+
+# a user task's service level, fixed when it is routed; its status is worked out from
+# these instants and the clock (at_risk_at is already in business time)
+work_task_sla = Table(
+    "work_task_sla",
+    metadata,
+    _id("task_id"),
+    _tenant(),
+    _id("instance_id"),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("at_risk_at", UTCDateTime, nullable=False),
+    Column("source", String(32), nullable=False),  # task, queue, definition, bpmn
+    Column("calendar", String(255), nullable=False),
+    Column("ended_at", UTCDateTime),  # completed or cancelled
+    Column("breached_at", UTCDateTime),  # when the breach was reported (once)
+    PrimaryKeyConstraint("task_id", "tenant_id"),
+    # no foreign key: written in the command that creates the task, before its row
+    Index("ix_work_task_sla_instance", "instance_id", "tenant_id"),
+    Index("ix_work_task_sla_due", "tenant_id", "due_at"),
+)
+
+# a process instance's service level: its definition's SLA target hours from its start
+work_instance_sla = Table(
+    "work_instance_sla",
+    metadata,
+    _id("instance_id"),
+    _tenant(),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("at_risk_at", UTCDateTime, nullable=False),
+    Column("calendar", String(255), nullable=False),
+    PrimaryKeyConstraint("instance_id", "tenant_id"),
+    Index("ix_work_instance_sla_due", "tenant_id", "due_at"),
+)
+
+# which business calendar a queue's or a department's SLAs are counted in
+work_sla_calendar = Table(
+    "work_sla_calendar",
+    metadata,
+    _id("id"),
+    _tenant(),
+    _id("queue_id", nullable=True),
+    _id("department_id", nullable=True),
+    _id("calendar_id"),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    UniqueConstraint("tenant_id", "queue_id", "department_id"),
+    _tenant_fk(["queue_id"], "work_queue"),
+    _tenant_fk(["department_id"], "work_department"),
+    _tenant_fk(["calendar_id"], "business_calendar"),
+    CheckConstraint(
+        "(queue_id IS NULL) <> (department_id IS NULL)", name="one_target"
+    ),
+)
+
+# a queue's escalation policy: one row per trigger and level
+work_escalation_policy = Table(
+    "work_escalation_policy",
+    metadata,
+    _id("id"),
+    _tenant(),
+    _id("queue_id"),
+    Column("trigger", String(16), nullable=False),
+    Column("level", Integer, nullable=False),  # the level this step raises the task to
+    Column("action", String(16), nullable=False),
+    Column("target", String(32)),
+    _id("target_queue_id", nullable=True),
+    Column("priority_step", Integer),  # NULL: the service's default step
+    Column("repeat_minutes", Integer),  # BREACHED: business minutes to the next level
+    Column("max_level", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    UniqueConstraint("tenant_id", "queue_id", "trigger", "level"),
+    _tenant_fk(["queue_id"], "work_queue"),
+    _tenant_fk(["target_queue_id"], "work_queue"),
+    CheckConstraint(_in("trigger", SLA_TRIGGERS), name="trigger"),
+    CheckConstraint(_in("action", ESCALATION_ACTIONS), name="action"),
+    CheckConstraint("level >= 1 AND max_level >= 1", name="levels"),
+)
+
+# the escalation log (seed 000): every escalation, automatic or manual, and its resolution
+work_escalation = Table(
+    "work_escalation",
+    metadata,
+    _id("id"),
+    _tenant(),
+    _id("task_id"),
+    _id("instance_id"),
+    Column("kind", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),  # AT_RISK, BREACHED, MANUAL
+    Column("reason", Text),
+    Column("level", Integer, nullable=False),
+    Column("from_user", String(255)),
+    Column("to_user", String(255)),
+    Column("from_queue", String(255)),
+    Column("to_queue", String(255)),
+    Column("escalated_by", String(255), nullable=False),
+    Column("escalated_at", UTCDateTime, nullable=False),
+    Column("resolved_by", String(255)),
+    Column("resolved_at", UTCDateTime),
+    Column("resolution", Text),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    CheckConstraint(_in("kind", ESCALATION_KINDS), name="kind"),
+    Index("ix_work_escalation_task", "task_id", "tenant_id", "escalated_at"),
+    Index(
+        "ix_work_escalation_open", "tenant_id", "escalated_at",
+        postgresql_where=text("resolved_at IS NULL"), sqlite_where=text("resolved_at IS NULL"),
+    ),
+)
+
 WORK_TABLES: tuple[Table, ...] = (
     work_department, work_user, work_queue, work_role, work_grant, work_skill,
     work_user_skill, work_queue_skill, work_queue_assignment, work_routing_rule,
-    work_queue_item, work_task_history, work_case,
+    work_queue_item, work_task_history, work_case, work_task_sla, work_instance_sla,
+    work_sla_calendar, work_escalation_policy, work_escalation,
 )
 
 RUNTIME_TABLES: tuple[Table, ...] = (

@@ -18,10 +18,12 @@ from sqlalchemy import ColumnElement, or_, text
 from caseflow.engine.state import TaskStatus
 from caseflow.store.schema import TASK_STATUSES
 from caseflow.work.model import CLAIMABLE_STATUSES, OPEN_STATUSES
+from caseflow.work.sla import task_sla_condition
 from caseflow.work.sql import (
     ACTOR,
     CAN_MANAGE,
     CAN_WORK,
+    NOW,
     C,
     T,
     VariableOp,
@@ -72,6 +74,9 @@ class TaskFilter:
     case_id: str | None = None
     business_key: str | None = None
     variables: Sequence[VariableFilter] = ()
+    sla_statuses: Sequence[str] | None = None
+    """ON_TRACK, AT_RISK, BREACHED, MET (:mod:`caseflow.work.sla`); tasks without an SLA
+    match none."""
     sort: Sequence[tuple[SortField, bool]] = (("priority", True), ("created_at", False))
     """(field, descending) pairs; the task id breaks the last tie."""
     limit: int = 50
@@ -136,6 +141,8 @@ def conditions(query: TaskFilter) -> list[ColumnElement[bool]]:
         where.append(T.c.created_at < query.created_before)
     for v in query.variables:
         where.append(variable_condition(v.name, v.op, v.value))
+    if query.sla_statuses is not None:
+        where.append(task_sla_condition(query.sla_statuses, NOW))
     return where
 
 

@@ -52,6 +52,13 @@ from caseflow.runtime.ports import Transaction
 from caseflow.runtime.process_engine import ProcessEngine, new_id
 from caseflow.store.sql import SqlStore
 from caseflow.work import sql as w
+from caseflow.work.escalation_log import (
+    EscalationEntry,
+    escalations,
+    get_escalation,
+    record_escalation,
+    resolve_escalation,
+)
 from caseflow.work.model import (
     CLAIMABLE_STATUSES,
     HELD_STATUSES,
@@ -886,13 +893,14 @@ class WorkService:
         to_queue: str | None = None,
         to_user: str | None = None,
         priority_step: int | None = None,
+        trigger: str = "BREACHED",
     ) -> WorkTask:
         """Escalate inside the caller's transaction, with no grant check: what automatic
         escalation (an SLA job) does, with the same rules and history as :meth:`escalate`."""
         work = work_sql(tx, self.tenant_id, self.now())
         row = self._locked(work, task_id, None)
         self._escalate(work, row, by, comment=reason, to_queue=to_queue, to_user=to_user,
-                       priority_step=priority_step)
+                       priority_step=priority_step, kind="AUTOMATIC", trigger=trigger)
         return self._task(work, task_id)
 
     def system_escalate(self, task_id: str, *, reason: str, **options: Any) -> WorkTask:
@@ -910,6 +918,8 @@ class WorkService:
         to_queue: str | None,
         to_user: str | None,
         priority_step: int | None,
+        kind: str = "MANUAL",
+        trigger: str = "MANUAL",
     ) -> None:
         self._state(row, OPEN_STATUSES, "escalated")
         step = self.escalation_priority_step if priority_step is None else priority_step
@@ -943,6 +953,31 @@ class WorkService:
         self._history(work, row, "ESCALATE", by, new_status="ESCALATED",
                       new_assignee=values["assignee"], comment=comment, data=data,
                       queue=queue)
+        record_escalation(work, row, by=by, kind=kind, trigger=trigger, reason=comment,
+                          level=row.escalation_level + 1, to_user=values["assignee"],
+                          to_queue=queue)
+
+    def escalations(
+        self, *, task_id: str | None = None, unresolved: bool = False
+    ) -> list[EscalationEntry]:
+        """The escalation log (automatic and manual), oldest first."""
+        return self._read(lambda work: escalations(work, task_id=task_id, unresolved=unresolved))
+
+    def resolve_escalation(
+        self, user: str, escalation_id: str, *, resolution: str | None = None
+    ) -> EscalationEntry:
+        """Record who resolved an escalation and when: a manager of the task's queue, or
+        the task's assignee."""
+
+        def body(work: w.WorkSql) -> EscalationEntry:
+            entry = get_escalation(work, escalation_id)
+            row = work.lock_task(entry.task_id, user, lock_item=False)
+            allowed = row is not None and (row.manages or (row.assignee == user and row.visible))
+            self._require(bool(allowed), user, "resolve the escalation of", entry.task_id,
+                          "it is not theirs and they do not manage its queue")
+            return resolve_escalation(work, escalation_id, user, resolution)
+
+        return self._write(body)
 
     def cancel(self, user: str, task_id: str, *, reason: str) -> None:
         """Withdraw a task: its process instance is terminated (a process task cannot end
