@@ -11,18 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import select
 
 from caseflow.errors import IllegalState, NotFound
+from caseflow.events.names import ESCALATION_TRIGGERED, SLA_BREACHED, event, iso
 from caseflow.runtime.ports import OutboxEvent
 from caseflow.store import schema as s
 from caseflow.work import sql as w
-
-# the names of caseflow.events.names (kept equal; the events package builds the others)
-SLA_BREACHED: Final = "SLABreached"
-ESCALATION_TRIGGERED: Final = "EscalationTriggered"
 
 E = s.work_escalation
 
@@ -58,10 +55,6 @@ def _new_id() -> str:
     return new_id()
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def record_escalation(
     work: w.WorkSql,
     row: Any,
@@ -82,14 +75,14 @@ def record_escalation(
     )
     values = {k: getattr(entry, k) for k in EscalationEntry.__slots__}
     work.insert(E, {**values, "tenant_id": work.tenant})
-    work.tx.add_events([OutboxEvent(
-        id=_new_id(), type=ESCALATION_TRIGGERED, occurred_at=work.now,
-        payload={
+    work.tx.add_events([event(
+        ESCALATION_TRIGGERED, work.now,
+        {
             "escalationId": entry.id, "taskId": row.id, "instanceId": row.instance_id,
             "processKey": row.process_key, "elementId": row.element_id, "kind": kind,
             "trigger": trigger, "level": level, "reason": reason, "fromUser": row.assignee,
             "toUser": to_user, "fromQueue": row.queue, "toQueue": to_queue, "by": by,
-            "at": _iso(work.now),
+            "at": iso(work.now),
         },
         instance_id=row.instance_id, task_id=row.id, tenant_id=work.tenant,
     )])
@@ -99,12 +92,12 @@ def record_escalation(
 def sla_breached_event(
     work: w.WorkSql, row: Any, due_at: datetime, source: str
 ) -> OutboxEvent:
-    return OutboxEvent(
-        id=_new_id(), type=SLA_BREACHED, occurred_at=work.now,
-        payload={
+    return event(
+        SLA_BREACHED, work.now,
+        {
             "taskId": row.id, "instanceId": row.instance_id, "processKey": row.process_key,
             "elementId": row.element_id, "queue": row.queue, "assignee": row.assignee,
-            "dueAt": _iso(due_at), "slaSource": source, "at": _iso(work.now),
+            "dueAt": iso(due_at), "slaSource": source, "at": iso(work.now),
         },
         instance_id=row.instance_id, task_id=row.id, tenant_id=work.tenant,
     )
