@@ -634,6 +634,7 @@ def executor_command(
     import signal
     import threading
 
+    from caseflow.store.sql import SqlStore
     from caseflow.time.jobs import JobExecutor
 
     if not logging.getLogger().handlers:
@@ -647,6 +648,11 @@ def executor_command(
         lock_for=dt.timedelta(seconds=lock_for),
         poll_interval=dt.timedelta(seconds=poll_interval),
     )
+    if isinstance(engine.store, SqlStore):  # SLA checks and escalations need the work tables
+        from caseflow.work import WorkService
+        from caseflow.work.escalation import Escalations
+
+        Escalations(WorkService(engine)).register(runner)
     try:
         if once:
             count = runner.run_until_idle()

@@ -67,6 +67,7 @@ def job_executor(app: FastAPI, services: Services) -> Iterator[None]:
         yield
         return
     from caseflow.time.jobs import JobExecutor
+    from caseflow.work.escalation import Escalations
 
     executor = JobExecutor(
         services.engine,
@@ -74,6 +75,7 @@ def job_executor(app: FastAPI, services: Services) -> Iterator[None]:
         max_workers=services.settings.executor_workers,
         poll_interval=timedelta(seconds=1),
     )
+    Escalations(services.work).register(executor)  # SLA checks and escalations
     stop = threading.Event()
     thread = threading.Thread(
         target=executor.run_forever, args=(stop,), name="caseflow-executor", daemon=True

@@ -21,6 +21,7 @@ from caseflow.store import open_store
 from caseflow.store.sql import SqlStore, SqlTransaction
 from caseflow.time import calendar_store
 from caseflow.time.calendar import BusinessCalendar
+from caseflow.work.escalation import Escalations
 from caseflow.work.service import WorkService
 
 T = TypeVar("T")
@@ -86,6 +87,7 @@ def services_for(store: SqlStore, settings: Settings, *, clock: Clock | None = N
     clock = clock or SystemClock()
     engine = ProcessEngine(store, clock=clock)
     work = WorkService(engine, tenant_id=settings.tenant_id)
+    Escalations(work)  # SLA due dates and checks for every task routed
     return Services(
         settings=settings,
         store=store,
