@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from caseflow.api.observability import RequestContext
 from caseflow.api.problems import install_problem_handlers
 from caseflow.api.routes import auth as auth_routes
+from caseflow.api.routes import events as events_routes
+from caseflow.api.routes import webhooks as webhook_routes
 from caseflow.api.services import Services, build_services
 from caseflow.api.settings import Settings
 from caseflow.web import router as web_router
@@ -31,11 +33,15 @@ API_PREFIX = "/api/v1"
 # (router, prefix): add one line per area; "" for routes outside /api/v1
 ROUTERS: list[tuple[APIRouter, str]] = [
     (auth_routes.router, API_PREFIX),
+    (events_routes.router, API_PREFIX),
+    (webhook_routes.router, API_PREFIX),
     (web_router, ""),  # the web app: / and /app/... (caseflow.web)
 ]
 
 LifespanHook = Callable[[FastAPI, Services], AbstractContextManager[object]]
-LIFESPAN_HOOKS: list[LifespanHook] = []
+LIFESPAN_HOOKS: list[LifespanHook] = [
+    events_routes.event_delivery,  # SSE hub; webhook/broker dispatcher with the executor
+]
 
 
 class UnsafeConfiguration(RuntimeError):

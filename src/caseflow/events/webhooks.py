@@ -256,6 +256,17 @@ class Webhooks:
             total = tx.conn.execute(select(func.count()).select_from(D).where(*where)).scalar()
         return [_delivery(r) for r in rows], int(total or 0)
 
+    def delivery(self, webhook_id: str, seq: int) -> tuple[Delivery, dict[str, Any]]:
+        """One delivery and the envelope it sends."""
+        with self._tx(read_only=True) as tx:
+            row = tx.conn.execute(
+                select(D).where(D.c.webhook_id == webhook_id, D.c.seq == seq)
+            ).first()
+        if row is None:
+            raise NotFound("webhook delivery", str(seq))
+        body: dict[str, Any] = json.loads(row.body)
+        return _delivery(row), body
+
     def delivery_body(self, webhook_id: str, seq: int) -> dict[str, Any]:
         with self._tx(read_only=True) as tx:
             row = tx.conn.execute(
