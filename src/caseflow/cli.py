@@ -815,6 +815,79 @@ def events_dispatch_command(
         store.close()
 
 
+api_key_app = typer.Typer(help="API keys of machine clients (shown once, kept hashed).",
+                          no_args_is_help=True)
+app.add_typer(api_key_app, name="api-key")
+
+
+def _api_services(database_url: str) -> Any:
+    from caseflow.api.services import build_services
+    from caseflow.api.settings import Settings
+
+    return build_services(Settings(database_url=database_url, executor=False))
+
+
+@api_key_app.command("create")
+def api_key_create(
+    user: Annotated[str, typer.Option("--user", help="The user the key acts as.")],
+    name: Annotated[str, typer.Option("--name", help="What the key is for.")],
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    created_by: Annotated[str, typer.Option("--by", help="Who makes it (for the record).")] = (
+        "cli"
+    ),
+) -> None:
+    """Make a key and print it: this is the only time it is shown."""
+    from caseflow.api.apikeys import create_api_key
+
+    services = _api_services(database_url)
+    try:
+        created = create_api_key(services, user_id=user, name=name, created_by=created_by)
+    finally:
+        services.close()
+    err.print(f"API key {created.key.id} for user {user} (store it now: it is not kept):")
+    print(created.secret)
+
+
+@api_key_app.command("list")
+def api_key_list(database_url: DatabaseUrl = DEFAULT_DATABASE_URL, as_json: JsonFlag = False) -> (
+    None
+):
+    """The keys (never their secrets)."""
+    from caseflow.api.apikeys import list_api_keys
+
+    services = _api_services(database_url)
+    try:
+        keys = list_api_keys(services)
+    finally:
+        services.close()
+    if as_json:
+        _emit_json([dataclasses.asdict(k) for k in keys])
+        return
+    table = Table("id", "name", "user", "created", "last used", "revoked")
+    for key in keys:
+        table.add_row(
+            key.id, key.name, key.user_id, _when(key.created_at),
+            _when(key.last_used_at) if key.last_used_at else "",
+            _when(key.revoked_at) if key.revoked_at else "",
+        )
+    out.print(table)
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(key_id: str, database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    from caseflow.api.apikeys import revoke_api_key
+
+    services = _api_services(database_url)
+    try:
+        key = revoke_api_key(services, key_id)
+    except CaseflowError as exc:
+        raise _fail(exc) from exc
+    finally:
+        services.close()
+    out.print(f"API key {key.id} ({key.name}) revoked", highlight=False)
+
+
 def main() -> None:
     try:
         app()

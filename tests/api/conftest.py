@@ -24,6 +24,8 @@ On a :class:`LiveApi`:
                           first use): passes ``require_admin`` and ``require_operator``.
 ``api.operator()``        a client as ``operator`` holding role ``OPERATOR``.
 ``api.anonymous()``       a client without credentials (for 401 cases).
+``api.api_key_client("svc")``  a client sending a freshly made API key acting as ``svc``
+                          (``X-API-Key``); its principal is of kind ``service``.
 ``api.url(path)``         the absolute URL of ``path``.
 
 Clients are closed after the test. The job executor is off (tests run jobs themselves
@@ -136,6 +138,12 @@ class LiveApi:
             self.user_with_role("operator", "OPERATOR")
         return self.client_as("operator")
 
+    def api_key_client(self, user_id: str, name: str = "test key") -> httpx.Client:
+        from caseflow.api.apikeys import create_api_key
+
+        created = create_api_key(self.services, user_id=user_id, name=name, created_by="test")
+        return self._client({"X-API-Key": created.secret})
+
     def close(self) -> None:
         for client in self._clients:
             client.close()
@@ -177,17 +185,9 @@ def sqlite_api(tmp_path: Path, api_settings: dict[str, Any]) -> Iterator[LiveApi
         store.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def live_api(
-    request: pytest.FixtureRequest, tmp_path: Path, api_settings: dict[str, Any]
+def _postgres_api(
+    request: pytest.FixtureRequest, api_settings: dict[str, Any]
 ) -> Iterator[LiveApi]:
-    if request.param == "sqlite":
-        store, settings = _sqlite_settings(tmp_path, api_settings)
-        try:
-            yield from _serve(store, settings)
-        finally:
-            store.close()
-        return
     make: Callable[[], Store] = request.getfixturevalue("postgres_stores")
     schema: str = request.getfixturevalue("postgres_schema")
     store = make()
@@ -203,3 +203,23 @@ def live_api(
         }
     )
     yield from _serve(store, settings)
+
+
+@pytest.fixture
+def postgres_api(request: pytest.FixtureRequest, api_settings: dict[str, Any]) -> Iterator[LiveApi]:
+    """The server on PostgreSQL only (mark the test ``postgres``)."""
+    yield from _postgres_api(request, api_settings)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def live_api(
+    request: pytest.FixtureRequest, tmp_path: Path, api_settings: dict[str, Any]
+) -> Iterator[LiveApi]:
+    if request.param == "sqlite":
+        store, settings = _sqlite_settings(tmp_path, api_settings)
+        try:
+            yield from _serve(store, settings)
+        finally:
+            store.close()
+        return
+    yield from _postgres_api(request, api_settings)

@@ -17,10 +17,14 @@ from fastapi import APIRouter, FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from caseflow.api.observability import RequestContext
+from caseflow.api.audit import AuditTrail
+from caseflow.api.limits import BodySizeLimit
+from caseflow.api.observability import Metrics, RequestContext, RequestMetrics
 from caseflow.api.problems import install_problem_handlers
+from caseflow.api.routes import admin as admin_routes
 from caseflow.api.routes import auth as auth_routes
 from caseflow.api.routes import events as events_routes
+from caseflow.api.routes import ops as ops_routes
 from caseflow.api.routes import webhooks as webhook_routes
 from caseflow.api.services import Services, build_services
 from caseflow.api.settings import Settings
@@ -32,7 +36,9 @@ API_PREFIX = "/api/v1"
 
 # (router, prefix): add one line per area; "" for routes outside /api/v1
 ROUTERS: list[tuple[APIRouter, str]] = [
+    (ops_routes.router, ""),
     (auth_routes.router, API_PREFIX),
+    (admin_routes.router, API_PREFIX),
     (events_routes.router, API_PREFIX),
     (webhook_routes.router, API_PREFIX),
     (web_router, ""),  # the web app: / and /app/... (caseflow.web)
@@ -117,6 +123,15 @@ class DevModeHeader:
         await self.app(scope, receive, labelled)
 
 
+def _metrics_of(app: FastAPI) -> Metrics:
+    services = getattr(app.state, "services", None)
+    if isinstance(services, Services):
+        return services.metrics
+    metrics = Metrics()
+    app.state.pending_metrics = metrics  # the lifespan hands them to the services it builds
+    return metrics
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The caseflow HTTP API. Without ``services`` the lifespan builds them from
     ``settings`` (and closes them on shutdown); given ones stay the caller's to close."""
@@ -127,6 +142,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         running = services if services is not None else build_services(settings)
+        pending = getattr(app.state, "pending_metrics", None)
+        if isinstance(pending, Metrics):
+            running.metrics = pending
         app.state.services = running
         try:
             with ExitStack() as stack:
@@ -153,7 +171,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_problem_handlers(app)
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix)
+    # the last added runs first: request id, metrics, audit, size limit, dev label, app
     if settings.effective_auth_mode == "dev":
         app.add_middleware(DevModeHeader)
+    app.add_middleware(BodySizeLimit, settings=settings)
+    app.add_middleware(AuditTrail)
+    app.add_middleware(RequestMetrics, metrics=_metrics_of(app))
     app.add_middleware(RequestContext)
     return app

@@ -147,6 +147,14 @@ def _dev_user(services: Services, token: str) -> str | None:
     return subject if isinstance(subject, str) and subject else None
 
 
+def principal_from_claims(services: Services, claims: dict[str, Any]) -> Principal:
+    """The principal of a verified OIDC token (user and group claims as configured)."""
+    from caseflow.api.oidc import user_and_groups
+
+    user, groups = user_and_groups(services, claims)
+    return principal_for(services, user, groups, via="oidc", claims=claims)
+
+
 # ------------------------------------------------------------------ the dependency
 
 
@@ -178,27 +186,24 @@ def authenticate(request: Request, services: Services) -> Principal:
     if found is None:
         raise unauthenticated("authentication required")
     kind, value = found
-    authenticators: list[Any] = services.extras.get("authenticators", [])
     principal: Principal | None = None
-    if kind == "bearer":
-        if services.settings.effective_auth_mode == "dev":
-            user = _dev_user(services, value)
-            if user is not None:
-                principal = principal_for(services, user, via="dev")
-        if principal is None:
-            for authenticate_bearer in authenticators:
-                principal = authenticate_bearer(services, "bearer", value)
-                if principal is not None:
-                    break
+    if kind == "apikey":
+        from caseflow.api.apikeys import verify_api_key
+
+        key = verify_api_key(services, value)
+        if key is None:
+            raise unauthenticated("the API key is not valid")
+        principal = principal_for(services, key.user_id, kind="service", via="api_key")
+    elif services.settings.effective_auth_mode == "dev":
+        user = _dev_user(services, value)
+        if user is None:
+            raise unauthenticated("the bearer token is not a development token of this server")
+        principal = principal_for(services, user, via="dev")
     else:
-        for authenticate_key in authenticators:
-            principal = authenticate_key(services, "apikey", value)
-            if principal is not None:
-                break
-    if principal is None:
-        raise unauthenticated(
-            "the API key is not valid" if kind == "apikey" else "the bearer token is not valid"
-        )
+        from caseflow.api.oidc import verify_bearer
+
+        claims = verify_bearer(services, value)
+        principal = principal_from_claims(services, claims)
     request.state.principal = principal
     return principal
 

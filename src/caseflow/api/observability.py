@@ -29,6 +29,19 @@ instance_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def route_template(scope: Scope) -> str | None:
+    """The matched route's path template with its router's prefix (``/api/v1/x/{id}``),
+    or None when no route matched."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return None
+    included = (scope.get("fastapi") or {}).get("included_router")
+    context = getattr(included, "include_context", None)
+    prefix = getattr(context, "prefix", "") or ""
+    return prefix + path if not path.startswith(prefix) or not prefix else path
+
+
 def note_instance(instance_id: str | None) -> None:
     """Routes call this when they know the process instance a request is about."""
     instance_id_var.set(instance_id)
@@ -100,3 +113,103 @@ class RequestContext:
         finally:
             request_id_var.reset(token)
             instance_id_var.reset(instance_token)
+
+
+# ------------------------------------------------------------------ metrics
+
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """This app's Prometheus metrics, in a registry of its own (one per app, so tests can
+    run many apps in one process).
+
+    Hooks for other parts: ``tasks`` (count task actions by queue: ``metrics.tasks.labels(
+    action="claimed", queue="intake").inc()``), ``sla_breaches``, and :meth:`gauge` to
+    register a value read at scrape time (the outbox lag, say).
+    """
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Histogram(
+            "caseflow_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.tasks = Counter(
+            "caseflow_tasks",
+            "Human tasks opened, claimed and completed, by queue",
+            ["action", "queue"],
+            registry=self.registry,
+        )
+        self.sla_breaches = Counter(
+            "caseflow_sla_breaches", "SLA breaches seen, by queue", ["queue"],
+            registry=self.registry,
+        )
+        self._gauges: dict[str, tuple[str, Any]] = {}
+        self.registry.register(_ScrapeTimeGauges(self._gauges))
+
+    def gauge(self, name: str, documentation: str, read: Any) -> None:
+        """Expose ``read()`` (a float, or None to skip) as gauge ``name`` at every scrape."""
+        self._gauges[name] = (documentation, read)
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _ScrapeTimeGauges:
+    def __init__(self, gauges: dict[str, tuple[str, Any]]) -> None:
+        self.gauges = gauges
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        for name, (documentation, read) in list(self.gauges.items()):
+            try:
+                value = read()
+            except Exception:
+                logging.getLogger("caseflow.api").exception("metric %s failed", name)
+                continue
+            if value is not None:
+                yield GaugeMetricFamily(name, documentation, value=float(value))
+
+
+class RequestMetrics:
+    """Times every request into ``Metrics.requests`` under its route template (never the
+    raw path: ids would make a series per instance)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        import time
+
+        started = time.perf_counter()
+        status = 500
+
+        async def noting(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting)
+        finally:
+            template = route_template(scope) or "(unmatched)"
+            self.metrics.requests.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )

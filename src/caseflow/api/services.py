@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from caseflow.api.observability import Metrics
 from caseflow.api.settings import Settings
 from caseflow.clock import Clock, SystemClock
 from caseflow.runtime import ProcessEngine
-from caseflow.store import open_store
+from caseflow.store import open_store, schema
 from caseflow.store.sql import SqlStore, SqlTransaction
 from caseflow.time import calendar_store
 from caseflow.time.calendar import BusinessCalendar
@@ -63,7 +66,8 @@ class Services:
     work: WorkService
     calendars: Calendars
     clock: Clock
-    dev_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    dev_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # see below
+    metrics: Metrics = field(default_factory=Metrics)
     extras: dict[str, Any] = field(default_factory=dict)  # other helpers' per-app state
 
     def close(self) -> None:
@@ -95,7 +99,29 @@ def services_for(store: SqlStore, settings: Settings, *, clock: Clock | None = N
         work=work,
         calendars=Calendars(store, settings.tenant_id),
         clock=clock,
+        dev_secret=server_secret(store, "dev_token", clock),
     )
+
+
+def server_secret(store: SqlStore, name: str, clock: Clock) -> bytes:
+    """The database's secret ``name``, made on first use: every node serving one database
+    signs and checks development tokens with the same key, across restarts."""
+    table = schema.server_secret
+    with store.transaction(read_only=True) as tx:
+        found = tx.conn.scalar(select(table.c.value).where(table.c.name == name))
+    if found is None:
+        try:
+            with store.transaction() as tx:
+                tx.conn.execute(
+                    table.insert().values(
+                        name=name, value=secrets.token_hex(32), created_at=clock.now()
+                    )
+                )
+        except IntegrityError:
+            pass  # another node made it first: read theirs
+        with store.transaction(read_only=True) as tx:
+            found = tx.conn.scalar(select(table.c.value).where(table.c.name == name))
+    return bytes.fromhex(str(found))
 
 
 def get_services(request: Request) -> Services:

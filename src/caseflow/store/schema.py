@@ -1101,6 +1101,82 @@ work_escalation = Table(
     ),
 )
 
+# --- the HTTP API (caseflow.api) -----------------------------------------------------
+
+# keys of machine clients: only a salted SHA-256 of the secret is kept; ``user_id`` is
+# whom the key acts as
+api_key = Table(
+    "api_key",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("name", String(255), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("salt", String(64), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    PrimaryKeyConstraint("id"),
+    Index("ix_api_key_tenant_user", "tenant_id", "user_id"),
+)
+
+# every state-changing API call, appended, never changed (PostgreSQL: a trigger refuses
+# UPDATE and DELETE)
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("tenant_id", String(ID_LENGTH)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(255)),
+    Column("actor_kind", String(16)),
+    Column("method", String(16), nullable=False),
+    Column("route", String(512), nullable=False),
+    Column("path", String(2048), nullable=False),
+    Column("target_ids", _json()),
+    Column("client_ip", String(64)),
+    Column("status", Integer, nullable=False),
+    Column("request_id", String(128)),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_actor_at", "actor", "at"),
+)
+
+# form-js schemas deployed beside the BPMN (``.form`` resources), by form key and version
+form_resource = Table(
+    "form_resource",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("form_key", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    _id("deployment_id"),
+    Column("resource_name", String(255), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("content_hash", String(128), nullable=False),
+    Column("deployed_at", UTCDateTime, nullable=False),
+    Column("deployed_by", String(255)),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("tenant_id", "form_key", "version"),
+    Index("ix_form_resource_deployment", "deployment_id"),
+)
+
+# secrets the server keeps per database (the development-token signing key)
+server_secret = Table(
+    "server_secret",
+    metadata,
+    Column("name", String(64), nullable=False),
+    Column("value", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("name"),
+)
+
 WORK_TABLES: tuple[Table, ...] = (
     work_department, work_user, work_queue, work_role, work_grant, work_skill,
     work_user_skill, work_queue_skill, work_queue_assignment, work_routing_rule,

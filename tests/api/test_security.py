@@ -1,0 +1,177 @@
+"""API keys, the audit log and request size limits, over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from caseflow.store import schema
+from tests.api.conftest import LiveApi
+from tests.api.test_skeleton import assert_problem
+
+
+def test_an_api_key_authenticates_as_its_user_until_revoked(live_api: LiveApi) -> None:
+    live_api.user_with_role("robot", "OPERATOR")
+    client = live_api.api_key_client("robot")
+    me = client.get("/api/v1/auth/me")
+    assert me.status_code == 200, me.text
+    assert me.json()["userId"] == "robot"
+    assert me.json()["kind"] == "service"
+    assert me.json()["isOperator"] is True
+    admin = live_api.admin()
+    keys = admin.get("/api/v1/api-keys").json()
+    assert [k["userId"] for k in keys] == ["robot"]
+    assert keys[0]["lastUsedAt"] is not None
+    assert "secret" not in str(keys).lower()
+    revoked = admin.delete(f"/api/v1/api-keys/{keys[0]['id']}")
+    assert revoked.status_code == 200
+    assert revoked.json()["revokedAt"] is not None
+    assert_problem(client.get("/api/v1/auth/me"), 401, "unauthenticated")
+
+
+def test_api_keys_are_stored_hashed_and_checked_whole(live_api: LiveApi) -> None:
+    made = live_api.admin().post("/api/v1/api-keys", json={"userId": "svc", "name": "batch"})
+    assert made.status_code == 201, made.text
+    key = made.json()["key"]
+    assert key.startswith("cf_")
+    with live_api.services.store.transaction(read_only=True) as tx:
+        stored = tx.conn.execute(sa.select(schema.api_key)).one()
+    secret = key.rsplit("_", 1)[1]
+    assert secret not in str(tuple(stored))
+    client = live_api.anonymous()
+    ok = client.get("/api/v1/auth/me", headers={"Authorization": f"ApiKey {key}"})
+    assert ok.status_code == 200
+    for wrong in (key[:-1] + ("A" if key[-1] != "A" else "B"), "cf_nope_" + secret, "junk"):
+        refused = client.get("/api/v1/auth/me", headers={"X-API-Key": wrong})
+        assert_problem(refused, 401, "unauthenticated")
+
+
+def test_api_key_administration_is_for_admins(live_api: LiveApi) -> None:
+    worker = live_api.client_as("worker")
+    assert_problem(worker.get("/api/v1/api-keys"), 403, "forbidden")
+    assert_problem(
+        worker.post("/api/v1/api-keys", json={"userId": "w", "name": "n"}), 403, "forbidden"
+    )
+    assert_problem(live_api.anonymous().get("/api/v1/api-keys"), 401, "unauthenticated")
+    admin = live_api.admin()
+    assert_problem(admin.delete("/api/v1/api-keys/no-such-key"), 404, "not_found")
+    assert_problem(admin.post("/api/v1/api-keys", json={"userId": ""}), 422, "validation_failed")
+
+
+def test_the_cli_makes_lists_and_revokes_keys(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEFLOW_")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "caseflow.cli", "api-key", *args, "--database-url", url],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )
+
+    made = cli("create", "--user", "robot", "--name", "nightly")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("cf_")
+    key_id = key.split("_")[1]
+    listed = cli("list", "--json")
+    assert key_id in listed.stdout
+    assert key.rsplit("_", 1)[1] not in listed.stdout
+    assert cli("revoke", key_id).returncode == 0
+    assert cli("revoke", "missing").returncode == 1
+
+
+def test_every_state_changing_call_is_audited(live_api: LiveApi) -> None:
+    admin = live_api.admin()
+    made = admin.post(
+        "/api/v1/api-keys", json={"userId": "svc", "name": "n"}, headers={"X-Request-ID": "r-1"}
+    )
+    key_id = made.json()["apiKey"]["id"]
+    admin.delete(f"/api/v1/api-keys/{key_id}")
+    live_api.client_as("mallory").post("/api/v1/api-keys", json={"userId": "x", "name": "y"})
+    live_api.anonymous().delete(f"/api/v1/api-keys/{key_id}")
+    admin.get("/api/v1/api-keys")  # reads are not audited
+    page = admin.get("/api/v1/audit").json()
+    entries = page["items"]
+    assert page["total"] == 4
+    assert [(e["method"], e["actor"], e["status"]) for e in entries] == [
+        ("DELETE", None, 401),
+        ("POST", "mallory", 403),
+        ("DELETE", "admin", 200),
+        ("POST", "admin", 201),
+    ]
+    assert entries[2]["route"] == "/api/v1/api-keys/{key_id}"
+    assert entries[2]["targetIds"] == {"key_id": key_id}
+    assert entries[3]["clientIp"] == "127.0.0.1"
+    assert entries[3]["requestId"] == "r-1"
+    only = admin.get("/api/v1/audit", params={"actor": "mallory"}).json()
+    assert [e["actor"] for e in only["items"]] == ["mallory"]
+    later = admin.get("/api/v1/audit", params={"from": "2999-01-01T00:00:00Z"}).json()
+    assert later["items"] == []
+    assert_problem(live_api.client_as("mallory").get("/api/v1/audit"), 403, "forbidden")
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_to_change_the_audit_log(postgres_api: LiveApi) -> None:
+    postgres_api.admin().post("/api/v1/api-keys", json={"userId": "svc", "name": "n"})
+    store = postgres_api.services.store
+    for statement in (
+        sa.update(schema.audit_log).values(actor="someone-else"),
+        sa.delete(schema.audit_log),
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.transaction() as tx:
+            tx.conn.execute(statement)
+    with store.transaction(read_only=True) as tx:
+        assert tx.conn.scalar(sa.select(schema.audit_log.c.actor)) == "admin"
+
+
+@pytest.mark.parametrize("api_settings", [{"max_body_bytes": 1000}], indirect=True)
+def test_bodies_over_the_limit_are_413(live_api: LiveApi) -> None:
+    client = live_api.admin()
+    big = {"userId": "svc", "name": "x" * 2000}
+    assert_problem(client.post("/api/v1/api-keys", json=big), 413, "payload_too_large")
+
+    def chunks() -> object:
+        for _ in range(10):
+            yield b"x" * 500
+
+    streamed = client.post(
+        "/api/v1/api-keys", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert_problem(streamed, 413, "payload_too_large")
+    small = client.post("/api/v1/api-keys", json={"userId": "svc", "name": "ok"})
+    assert small.status_code == 201
+
+
+def test_health_ready_and_metrics(live_api: LiveApi) -> None:
+    client = live_api.anonymous()
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok"}
+    client.get("/api/v1/auth/config")
+    client.get("/api/v1/api-keys/some-id")
+    live_api.services.metrics.tasks.labels(action="claimed", queue="intake").inc()
+    live_api.services.metrics.gauge("caseflow_test_lag_seconds", "a test gauge", lambda: 4.5)
+    text = client.get("/metrics").text
+    assert 'route="/api/v1/auth/config"' in text
+    assert "caseflow_http_request_duration_seconds_bucket" in text
+    assert 'route="/api/v1/api-keys/{key_id}"' in text
+    assert "some-id" not in text
+    assert 'caseflow_tasks_total{action="claimed",queue="intake"} 1.0' in text
+    assert "caseflow_test_lag_seconds 4.5" in text
+
+
+def test_ready_is_503_when_migrations_are_behind(sqlite_api: LiveApi) -> None:
+    from caseflow.store.migrate import downgrade, head_revision
+
+    head = head_revision()
+    assert head is not None
+    downgrade(sqlite_api.services.store.engine, f"{int(head) - 1:04d}")
+    ready = sqlite_api.anonymous().get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["migrations"].startswith("at ")
