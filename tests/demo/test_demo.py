@@ -40,7 +40,8 @@ def work(sql_store: Store) -> Iterator[WorkService]:
 def _row_counts(store: Store) -> dict[str, int]:
     tables = [
         schema.work_department, schema.work_user, schema.work_grant, schema.work_queue,
-        schema.work_task_history, schema.business_calendar,
+        schema.work_task_history, schema.business_calendar, schema.work_escalation_policy,
+        schema.work_task_sla, schema.job,
     ]
     engine: sa.Engine = store.engine  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -96,7 +97,11 @@ def test_load_demo_builds_a_living_system_and_a_second_load_adds_nothing(
     on_time = [t for t in tasks if t.due_at is not None and t.due_at >= NOW]
     assert len(breached) >= 5 and len(on_time) >= 5
     held = Counter(t.status for t in tasks)
-    assert held["CLAIMED"] >= 4 and held["ESCALATED"] >= 1 and held["DELEGATED"] >= 1
+    assert held["CLAIMED"] >= 2 and held["ESCALATED"] >= 3 and held["DELEGATED"] >= 1
+    assert sum(t.assignee is not None for t in tasks) >= 6
+    # the SLA checks ran as the story's clock passed the due dates
+    kinds = Counter((e.kind, e.trigger) for e in work.escalations())
+    assert kinds[("AUTOMATIC", "BREACHED")] >= 3 and kinds[("MANUAL", "MANUAL")] >= 1
     commented = [
         e for t in tasks for e in work.task_history(t.id) if e.action == "COMMENT"
     ]

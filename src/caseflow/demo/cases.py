@@ -349,12 +349,18 @@ def play(
     now: dt.datetime,
     all_stories: list[Story],
     *,
-    on_action: Callable[[], None] | None = None,
+    register: Callable[[JobExecutor], None] | None = None,
 ) -> Played:
-    """Play ``all_stories`` on ``engine`` (whose clock is ``clock``) up to ``now``."""
+    """Play ``all_stories`` on ``engine`` (whose clock is ``clock``) up to ``now``.
+
+    Due jobs (timers; with ``register``, whatever else it adds, such as SLA checks) run
+    as the clock passes them.
+    """
     played = Played()
     instances: dict[int, str] = {}
     timers = JobExecutor(engine, node_id="caseflow-demo", max_workers=1, batch_size=64)
+    if register is not None:
+        register(timers)
     last = None
     for at, index, number in _timeline(all_stories, now, calendar, played):
         if last is not None and at <= last:  # one moment, one action: history stays ordered
@@ -374,8 +380,6 @@ def play(
         else:
             _act(engine, work, instances[index], story, story.steps[number], now)
             played.actions += 1
-        if on_action is not None:
-            on_action()
     clock.set(now)
     timers.run_until_idle()
     return played

@@ -18,14 +18,19 @@ from typing import Any
 
 from caseflow.clock import ManualClock
 from caseflow.demo.cases import CASE_ROUTING, HOUSEHOLD, Played, play, stories
-from caseflow.demo.organisation import LOGINS, OrganisationCounts, build_organisation
+from caseflow.demo.organisation import (
+    CALENDAR_DEPARTMENTS,
+    LOGINS,
+    OrganisationCounts,
+    build_organisation,
+)
 from caseflow.demo.resources import bpmn_resources, definition_metadata
-from caseflow.demo.sla import SlaDueDates, step_slas
 from caseflow.runtime import ProcessEngine
 from caseflow.runtime.ports import InstanceQuery
 from caseflow.time.calendar_store import find_calendar, save_calendar, vietnam_calendar_record
 from caseflow.time.holidays_vn import vietnam_calendar
 from caseflow.work import WorkService
+from caseflow.work.escalation import Escalations
 
 PROCESS_KEYS: tuple[str, ...] = (HOUSEHOLD, CASE_ROUTING)
 CALENDAR_NAME = "VN"
@@ -76,13 +81,18 @@ def load_demo(
     since = end - dt.timedelta(days=HISTORY_DAYS)
     calendar = vietnam_calendar()
     clock = ManualClock(since)
-    slas = step_slas(source for _, source in bpmn_resources())
-    # the engine that plays the past: same store, its own clock, due dates from the SLAs
-    past = ProcessEngine(engine.store, clock=clock, task_listeners=[SlaDueDates(slas, calendar)])
+    # the engine that plays the past: same store, its own clock; due dates, SLA checks and
+    # automatic escalations as `caseflow serve` has them (caseflow.work.escalation)
+    past = ProcessEngine(engine.store, clock=clock)
     past_work = WorkService(past) if tenant is None else WorkService(past, tenant_id=tenant)
+    escalations = Escalations(past_work)
     summary = DemoSummary()
-    summary.organisation = build_organisation(past_work, since=since, now=end)
-    summary.calendar_created = _ensure_calendar(past, since, past_work.tenant_id)
+    summary.organisation = build_organisation(past_work, escalations, since=since, now=end)
+    calendar_id = _ensure_calendar(past, since, past_work.tenant_id)
+    if calendar_id is not None:
+        summary.calendar_created = True
+        for department in CALENDAR_DEPARTMENTS:
+            escalations.set_calendar(calendar_id, department=department)
     for name, source in bpmn_resources():
         result = past.deploy(
             source, resource_name=name, deployed_by="admin",
@@ -90,7 +100,9 @@ def load_demo(
         )
         summary.deployed.extend(f"{d.key}:{d.version}" for d in result.definitions)
     if with_cases and not _has_cases(engine, past_work.tenant_id):
-        summary.cases = play(past, past_work, clock, calendar, end, stories())
+        summary.cases = play(
+            past, past_work, clock, calendar, end, stories(), register=escalations.register
+        )
         summary.cases_loaded = True
     return summary
 
@@ -115,16 +127,16 @@ def load_demo_services(
     return summary
 
 
-def _ensure_calendar(engine: ProcessEngine, now: dt.datetime, tenant_id: str) -> bool:
+def _ensure_calendar(engine: ProcessEngine, now: dt.datetime, tenant_id: str) -> str | None:
+    """Store the Vietnam calendar unless there is one by its name; its id when stored."""
     with engine.store.transaction() as tx:
         if find_calendar(tx, CALENDAR_NAME, tenant_id) is not None:  # type: ignore[arg-type]
-            return False
-        save_calendar(
-            tx,  # type: ignore[arg-type]
-            vietnam_calendar_record(engine.new_id(), now, tenant_id=tenant_id,
-                                    name=CALENDAR_NAME),
+            return None
+        record = vietnam_calendar_record(
+            engine.new_id(), now, tenant_id=tenant_id, name=CALENDAR_NAME
         )
-        return True
+        save_calendar(tx, record)  # type: ignore[arg-type]
+        return record.id
 
 
 def _has_cases(engine: ProcessEngine, tenant_id: str) -> bool:

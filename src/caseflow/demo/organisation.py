@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from caseflow.work import WorkService
+from caseflow.work.escalation import Escalations
 from caseflow.work.model import QueueType, RoleType, Strategy
 
 
@@ -174,6 +175,32 @@ ASSIGNMENTS: tuple[DemoAssignment, ...] = (
     *(DemoAssignment(q, "ADMIN", priority_level=10) for q in (*_SKHDT_QUEUES, *_OPS_QUEUES)),
 )
 
+@dataclass(frozen=True, slots=True)
+class DemoPolicy:
+    """An automatic escalation rule of a queue (see :mod:`caseflow.work.escalation`)."""
+
+    queue: str
+    trigger: str  # AT_RISK, BREACHED
+    action: str = "NONE"
+    target: str | None = None
+    priority_step: int | None = 10
+    repeat_minutes: int | None = None
+    max_level: int = 3
+
+
+POLICIES: tuple[DemoPolicy, ...] = (
+    # late dossiers climb in priority every half day until someone takes them
+    DemoPolicy("mot-cua", "BREACHED", repeat_minutes=240),
+    DemoPolicy("dkkd-tham-dinh", "BREACHED", repeat_minutes=480, max_level=2),
+    DemoPolicy("phap-che", "BREACHED", max_level=1),
+    # new cases close to their SLA: supervisors may take them too
+    DemoPolicy("intake", "AT_RISK", "ADD_CANDIDATES", "SUPERVISOR", max_level=1),
+    DemoPolicy("claims", "BREACHED", repeat_minutes=480),
+)
+
+# Root departments whose queues count SLAs in the stored Vietnam calendar.
+CALENDAR_DEPARTMENTS: tuple[str, ...] = ("SKHDT", "OPS")
+
 # (name, queue, process key, element id, condition, priority)
 ROUTING_RULES: tuple[tuple[str, str, str, str, str, int], ...] = (
     ("High-value claims to the priority queue", "claims-priority", "case_routing",
@@ -249,15 +276,17 @@ class OrganisationCounts:
     queues: int = 0
     assignments: int = 0
     routing_rules: int = 0
+    policies: int = 0
 
 
 def build_organisation(
-    work: WorkService, *, since: datetime, now: datetime
+    work: WorkService, escalations: Escalations, *, since: datetime, now: datetime
 ) -> OrganisationCounts:
     """Create what is missing; grants start at ``since`` (the demo's history begins there).
 
     An entity that exists (by code, id or name) is left as it is, with what hangs on it:
-    an existing user gets no new grants, an existing queue no new assignments.
+    an existing user gets no new grants, an existing queue no new assignments or
+    escalation policies.
     """
     made = OrganisationCounts()
     existing_departments = {d.code for d in work.departments()}
@@ -298,6 +327,14 @@ def build_organisation(
                               max_tasks_per_user=a.max_tasks_per_user,
                               priority_level=a.priority_level)
             made.assignments += 1
+    for policy in POLICIES:
+        if policy.queue in new_queues:
+            escalations.set_policy(
+                policy.queue, policy.trigger, action=policy.action, target=policy.target,
+                priority_step=policy.priority_step, repeat_minutes=policy.repeat_minutes,
+                max_level=policy.max_level,
+            )
+            made.policies += 1
     existing_rules = {r.name for r in work.routing_rules()}
     for name, queue_name, process_key, element_id, condition, priority in ROUTING_RULES:
         if name not in existing_rules:
