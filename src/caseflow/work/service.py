@@ -230,6 +230,52 @@ class WorkService:
 
         return self._write(body)
 
+    def update_department(
+        self,
+        code: str,
+        *,
+        name: str = _UNSET,
+        description: str | None = _UNSET,
+        parent: str | None = _UNSET,
+        active: bool = _UNSET,
+    ) -> Department:
+        """Change what is given; the rest stays. A department cannot be its own ancestor."""
+
+        def body(work: w.WorkSql) -> Department:
+            found = work.one(w.D, code=code)
+            if found is None:
+                raise NotFound("department", code)
+            values: dict[str, Any] = {}
+            if name is not _UNSET:
+                values["name"] = name
+            if description is not _UNSET:
+                values["description"] = description
+            if active is not _UNSET:
+                values["active"] = active
+            if parent is not _UNSET:
+                parent_id = self._department_id(work, parent)
+                ancestor = parent_id
+                while ancestor is not None:
+                    if ancestor == found.id:
+                        raise IllegalState(f"department '{code}' cannot be under itself")
+                    above = work.one(w.D, id=ancestor)
+                    ancestor = above.parent_id if above is not None else None
+                values["parent_id"] = parent_id
+            if values:
+                work.update_row(w.D, {"id": found.id}, values)
+            return w.department(work.one(w.D, id=found.id))
+
+        return self._write(body)
+
+    def department(self, code: str) -> Department:
+        def read(work: w.WorkSql) -> Department:
+            row = work.one(w.D, code=code)
+            if row is None:
+                raise NotFound("department", code)
+            return w.department(row)
+
+        return self._read(read)
+
     def departments(self) -> list[Department]:
         return self._read(lambda work: [w.department(r) for r in work.all(w.D, w.D.c.code)])
 
@@ -272,6 +318,35 @@ class WorkService:
             return w.user(row)
 
         return self._read(read)
+
+    def users(self) -> list[User]:
+        return self._read(lambda work: [w.user(r) for r in work.all(w.U, w.U.c.id)])
+
+    def update_user(
+        self,
+        user_id: str,
+        *,
+        name: str = _UNSET,
+        email: str | None = _UNSET,
+        department: str | None = _UNSET,
+    ) -> User:
+        """Change what is given; the rest stays."""
+
+        def body(work: w.WorkSql) -> User:
+            if work.one(w.U, id=user_id) is None:
+                raise NotFound("user", user_id)
+            values: dict[str, Any] = {}
+            if name is not _UNSET:
+                values["name"] = name
+            if email is not _UNSET:
+                values["email"] = email
+            if department is not _UNSET:
+                values["department_id"] = self._department_id(work, department)
+            if values:
+                work.update_row(w.U, {"id": user_id}, values)
+            return w.user(work.one(w.U, id=user_id))
+
+        return self._write(body)
 
     def set_experience(self, user_id: str, level: int) -> None:
         if not 1 <= level <= 4:
@@ -432,6 +507,18 @@ class WorkService:
             return w.skill(work.one(w.SK, id=row["id"]))
 
         return self._write(body)
+
+    def skills(self) -> list[Skill]:
+        return self._read(lambda work: [w.skill(r) for r in work.all(w.SK, w.SK.c.code)])
+
+    def queue_assignments(self, queue: str | None = None) -> list[QueueAssignment]:
+        """Active queue assignments (of ``queue``), highest priority level first."""
+
+        def read(work: w.WorkSql) -> list[QueueAssignment]:
+            queue_id = self._queue_row(work, queue).id if queue is not None else None
+            return work.assignments(queue_id=queue_id)
+
+        return self._read(read)
 
     def _skill_id(self, work: w.WorkSql, code: str) -> str:
         row = work.one(w.SK, code=code)
@@ -740,8 +827,11 @@ class WorkService:
         outcome_reason: str | None = None,
         form_data: Mapping[str, Any] | None = None,
         comment: str | None = None,
-    ) -> None:
+        idempotency_key: str | None = None,
+    ) -> list[UserTaskRecord]:
         """Complete a task the user holds; the process moves on in the same transaction.
+        Returns the user tasks this opened. A repeated ``idempotency_key`` (scoped to
+        the user and the task) answers as the first call did and changes nothing.
 
         ``outcome`` (approve, reject, return, forward, ...) is kept on the task and set as
         the process variable named by ``outcome_variable`` (default ``outcome``), so a
@@ -781,8 +871,10 @@ class WorkService:
         merged = dict(variables or {})
         if outcome is not None and self.outcome_variable:
             merged[self.outcome_variable] = outcome
-        self.engine.complete_task(
-            task_id, merged, user=user, outcome=outcome, authorize=authorize
+        key = f"task:{task_id}:{user}:{idempotency_key}" if idempotency_key else None
+        return self.engine.complete_task(
+            task_id, merged, user=user, outcome=outcome, authorize=authorize,
+            idempotency_key=key,
         )
 
     def delegate(self, user: str, task_id: str, to: str, *, comment: str | None = None) -> WorkTask:
