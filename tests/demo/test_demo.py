@@ -41,7 +41,7 @@ def _row_counts(store: Store) -> dict[str, int]:
     tables = [
         schema.work_department, schema.work_user, schema.work_grant, schema.work_queue,
         schema.work_task_history, schema.business_calendar, schema.work_escalation_policy,
-        schema.work_task_sla, schema.job,
+        schema.work_task_sla, schema.job, schema.form_resource,
     ]
     engine: sa.Engine = store.engine  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -58,6 +58,7 @@ def test_load_demo_builds_a_living_system_and_a_second_load_adds_nothing(
     summary = load_demo(engine, work, now=NOW)
     assert summary.cases_loaded and summary.changed
     assert sorted(summary.deployed) == ["case_routing:1", "dang_ky_ho_kinh_doanh:1"]
+    assert len(summary.forms) == len(form_resources()) == 10
 
     # the organisation, in Vietnamese where it is Vietnamese
     departments = {d.code: d for d in work.departments()}
@@ -107,6 +108,19 @@ def test_load_demo_builds_a_living_system_and_a_second_load_adds_nothing(
     ]
     assert any("quá hạn" in (e.comment or "") for e in commented)
     assert any(s.overdue for s in work.queue_stats())
+
+    # every task's form key names a stored form-js schema, as the deployment endpoint
+    # keeps them (camunda-forms:deployment:<file> by file name)
+    engine_sql: sa.Engine = work.store.engine
+    with engine_sql.connect() as conn:
+        forms = {
+            r.resource_name: json.loads(r.content)
+            for r in conn.execute(sa.select(schema.form_resource))
+        }
+    for task in tasks:
+        assert task.form_key is not None
+        stored = forms[task.form_key.removeprefix("camunda-forms:deployment:")]
+        assert "outcome" in {c.get("key") for c in stored["components"]}
 
     # a case worker sees their queue's work and can take the next task
     taken = work.claim_next("an.nguyen")

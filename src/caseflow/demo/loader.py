@@ -18,6 +18,7 @@ from typing import Any
 
 from caseflow.clock import ManualClock
 from caseflow.demo.cases import CASE_ROUTING, HOUSEHOLD, Played, play, stories
+from caseflow.demo.forms import store_forms
 from caseflow.demo.organisation import (
     CALENDAR_DEPARTMENTS,
     LOGINS,
@@ -44,6 +45,7 @@ class DemoSummary:
     organisation: OrganisationCounts = field(default_factory=OrganisationCounts)
     calendar_created: bool = False
     deployed: list[str] = field(default_factory=list)  # "key:version" newly deployed
+    forms: list[str] = field(default_factory=list)  # "form key:version" newly stored
     cases_loaded: bool = False
     cases: Played = field(default_factory=Played)
 
@@ -51,7 +53,7 @@ class DemoSummary:
     def changed(self) -> bool:
         counts = self.organisation
         return bool(
-            self.calendar_created or self.deployed or self.cases_loaded
+            self.calendar_created or self.deployed or self.forms or self.cases_loaded
             or any(getattr(counts, name) for name in counts.__slots__)
         )
 
@@ -93,12 +95,18 @@ def load_demo(
         summary.calendar_created = True
         for department in CALENDAR_DEPARTMENTS:
             escalations.set_calendar(calendar_id, department=department)
+    deployments: dict[str, str] = {}
     for name, source in bpmn_resources():
         result = past.deploy(
             source, resource_name=name, deployed_by="admin",
             tenant_id=past_work.tenant_id, metadata=definition_metadata(name),
         )
         summary.deployed.extend(f"{d.key}:{d.version}" for d in result.definitions)
+        if result.deployment_id is not None:
+            deployments[name] = result.deployment_id
+    summary.forms = store_forms(
+        past_work.store, past_work.tenant_id, deployments, now=since, by="admin"
+    )
     if with_cases and not _has_cases(engine, past_work.tenant_id):
         summary.cases = play(
             past, past_work, clock, calendar, end, stories(), register=escalations.register
