@@ -289,12 +289,16 @@ def test_repeat_checks_skip_the_lunch_break(
     esc.set_policy("intake", "BREACHED", repeat_minutes=60)
     clock.set(local(2025, 1, 13, 10, 0))
     org.engine.deploy(sla_process(sla="PT2H"))
-    start(org)
+    task_id = start(org)
     clock.set(local(2025, 1, 13, 12, 0, 1))  # due at noon
     executor.run_until_idle()
     with sql_store.transaction(read_only=True) as tx:
         [job] = tx.query_jobs(kind=SLA_CHECK_KIND)
     assert job.due_at == local(2025, 1, 13, 14, 0)  # 12:00:01 is lunch: 13:00 + 1 h
+    org.work.claim("lan", task_id)
+    org.work.complete("lan", task_id)  # ending the task removes the pending repeat check
+    with sql_store.transaction(read_only=True) as tx:
+        assert tx.query_jobs(kind=SLA_CHECK_KIND) == []
 
 
 def test_at_risk_reassigns_to_the_supervisor(

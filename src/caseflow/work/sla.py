@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import ColumnElement, case, delete, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, select, update
 from sqlalchemy.sql.elements import BindParameter
 
 from caseflow.engine.state import Job, UserTaskRecord
@@ -121,6 +121,18 @@ def check_job_ids(task_id: str) -> list[str]:
 
 def repeat_job_id(task_id: str, level: int) -> str:
     return f"sla-{task_id}-l{level}"
+
+
+MAX_DELETED_LEVEL: Final = 10
+"""Repeat checks of levels above this are not deleted when the task ends; they run once
+and find the task ended, which changes nothing."""
+
+
+def all_job_ids(task_id: str) -> list[str]:
+    return [
+        *check_job_ids(task_id),
+        *(repeat_job_id(task_id, n) for n in range(1, MAX_DELETED_LEVEL + 1)),
+    ]
 
 
 def _status_sql(
@@ -275,11 +287,10 @@ class SlaTracker(TaskListener):
             .values(ended_at=work.now)
         )
         j = s.job
-        work.conn.execute(
+        ids = [job_id for task_id in task_ids for job_id in all_job_ids(task_id)]
+        work.conn.execute(  # by primary key: no scan of a large job table
             delete(j).where(
-                j.c.tenant_id == work.tenant,
-                j.c.kind == SLA_CHECK_KIND,
-                or_(*(j.c.id.like(f"sla-{task_id}-%") for task_id in task_ids)),
+                j.c.tenant_id == work.tenant, j.c.kind == SLA_CHECK_KIND, j.c.id.in_(ids)
             )
         )
 
