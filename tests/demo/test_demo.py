@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -166,3 +167,18 @@ def test_every_demo_process_validates_and_names_forms_that_exist() -> None:
     for name, content in form_resources():
         parsed = json.loads(content)
         assert parsed["type"] == "default" and parsed["components"], name
+
+
+@pytest.mark.postgres
+def test_two_nodes_starting_together_load_the_demo_once(
+    postgres_stores: Callable[[], Store],
+) -> None:
+    engines = [ProcessEngine(postgres_stores(), clock=ManualClock(NOW)) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        summaries = list(pool.map(lambda e: load_demo(e, WorkService(e), now=NOW), engines))
+    assert sorted(s.cases_loaded for s in summaries) == [False, True]
+    assert [s.changed for s in summaries].count(True) == 1
+    loaded = next(s for s in summaries if s.cases_loaded)
+    instances = engines[0].instances(InstanceQuery(limit=500))
+    assert len(instances) == loaded.cases.started
+    assert len({i.business_key for i in instances}) == len(instances)

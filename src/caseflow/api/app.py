@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from caseflow.api import camunda
 from caseflow.api.audit import AuditTrail
 from caseflow.api.limits import BodySizeLimit
 from caseflow.api.observability import Metrics, RequestContext, RequestMetrics
@@ -41,6 +42,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (admin_routes.router, API_PREFIX),
     (events_routes.router, API_PREFIX),
     (webhook_routes.router, API_PREFIX),
+    (camunda.router, camunda.PREFIX),  # Camunda 7 REST shapes (caseflow.api.camunda)
     (web_router, ""),  # the web app: / and /app/... (caseflow.web)
 ]
 

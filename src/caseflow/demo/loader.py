@@ -13,8 +13,12 @@ says, so SLAs are really breached, at risk or on track when the pages show them.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import text
 
 from caseflow.clock import ManualClock
 from caseflow.demo.cases import CASE_ROUTING, HOUSEHOLD, Played, play, stories
@@ -28,6 +32,7 @@ from caseflow.demo.organisation import (
 from caseflow.demo.resources import bpmn_resources, definition_metadata
 from caseflow.runtime import ProcessEngine
 from caseflow.runtime.ports import InstanceQuery
+from caseflow.store.sql import SqlStore
 from caseflow.time.calendar_store import find_calendar, save_calendar, vietnam_calendar_record
 from caseflow.time.holidays_vn import vietnam_calendar
 from caseflow.work import WorkService
@@ -35,6 +40,7 @@ from caseflow.work.escalation import Escalations
 
 PROCESS_KEYS: tuple[str, ...] = (HOUSEHOLD, CASE_ROUTING)
 CALENDAR_NAME = "VN"
+ADVISORY_LOCK_KEY = 0x63617365666C6F77 & 0x7FFFFFFFFFFFFFFF  # "caseflow"
 HISTORY_DAYS = 16  # calendar days of history before now: the oldest case is 9 working days old
 
 
@@ -79,6 +85,31 @@ def load_demo(
     end = now or engine.clock.now()
     if end.tzinfo is None:
         raise ValueError("load_demo needs a timezone-aware now")
+    with _one_loader_at_a_time(engine):
+        return _load(engine, work, end, with_cases=with_cases)
+
+
+@contextmanager
+def _one_loader_at_a_time(engine: ProcessEngine) -> Iterator[None]:
+    """Nodes starting together on one PostgreSQL load one after the other (a session
+    advisory lock), so the second finds the first one's data and loads nothing."""
+    store = engine.store
+    if not (isinstance(store, SqlStore) and store.is_postgres):
+        yield
+        return
+    with store.engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            conn.commit()
+
+
+def _load(
+    engine: ProcessEngine, work: WorkService | None, end: dt.datetime, *, with_cases: bool
+) -> DemoSummary:
     tenant = work.tenant_id if work is not None else None
     since = end - dt.timedelta(days=HISTORY_DAYS)
     calendar = vietnam_calendar()
