@@ -24,8 +24,14 @@ from caseflow.api.observability import Metrics, RequestContext, RequestMetrics
 from caseflow.api.problems import install_problem_handlers
 from caseflow.api.routes import admin as admin_routes
 from caseflow.api.routes import auth as auth_routes
+from caseflow.api.routes import definitions as definition_routes
 from caseflow.api.routes import events as events_routes
+from caseflow.api.routes import external_tasks as external_task_routes
+from caseflow.api.routes import incidents as incident_routes
+from caseflow.api.routes import instances as instance_routes
+from caseflow.api.routes import messages as message_routes
 from caseflow.api.routes import ops as ops_routes
+from caseflow.api.routes import tasks as task_routes
 from caseflow.api.routes import webhooks as webhook_routes
 from caseflow.api.services import Services, build_services
 from caseflow.api.settings import Settings
@@ -40,9 +46,16 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (ops_routes.router, ""),
     (auth_routes.router, API_PREFIX),
     (admin_routes.router, API_PREFIX),
+    (definition_routes.router, API_PREFIX),
+    (instance_routes.router, API_PREFIX),
+    (external_task_routes.router, API_PREFIX),
+    (message_routes.router, API_PREFIX),
+    (incident_routes.router, API_PREFIX),
     (events_routes.router, API_PREFIX),
     (webhook_routes.router, API_PREFIX),
     (camunda.router, camunda.PREFIX),  # Camunda 7 REST shapes (caseflow.api.camunda)
+    (task_routes.router, API_PREFIX),
+    (task_routes.seed_router, ""),  # seed 001: /api/workflow/tasks/claim/next, /{id}/complete
     (web_router, ""),  # the web app: / and /app/... (caseflow.web)
 ]
 

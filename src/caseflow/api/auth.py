@@ -234,3 +234,16 @@ def require_operator(principal: CurrentPrincipal) -> Principal:
 
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 OperatorPrincipal = Annotated[Principal, Depends(require_operator)]
+
+
+def require_worker(principal: CurrentPrincipal) -> Principal:
+    """FastAPI dependency: a machine client (API key) or an operator: who may work external
+    tasks and send messages and signals."""
+    if principal.kind != "service" and not principal.is_operator:
+        raise ApiProblem(
+            403, "this operation needs an API key or the operator role", code="forbidden"
+        )
+    return principal
+
+
+WorkerPrincipal = Annotated[Principal, Depends(require_worker)]
