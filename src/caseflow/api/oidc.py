@@ -1,7 +1,8 @@
 """OIDC bearer tokens: signature by the issuer's JWKS, then issuer, audience and expiry.
 
 The JWKS is fetched once and cached; a token signed with a key id the cache does not know
-makes one refetch (the provider rotated its keys), and an id still unknown then is refused.
+makes one refetch (the provider rotated its keys; at most every
+``oidc_jwks_refetch_seconds``), and an id still unknown then is refused.
 Only asymmetric algorithms are accepted, so a token "signed" with the public key as an
 HMAC secret, or an unsigned one, never passes.
 """
@@ -28,7 +29,13 @@ def _jwks(services: Services) -> jwt.PyJWKClient:
             if not url:
                 raise ApiProblem(503, "OIDC is not configured (CASEFLOW_OIDC_JWKS_URL)",
                                  code="auth_not_configured")
-            client = jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=10)
+            client = jwt.PyJWKClient(
+                url,
+                cache_keys=True,
+                lifespan=services.settings.oidc_jwks_cache_seconds,
+                timeout=10,
+                cooldown_duration=services.settings.oidc_jwks_refetch_seconds,
+            )
             services.extras["oidc_jwks"] = client
         return client
 

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     oidc_user_claim: str = "preferred_username"
     oidc_groups_claim: str = "groups"
     oidc_leeway_seconds: int = 30
+    oidc_jwks_cache_seconds: int = 3600
+    # an unknown key id refetches the JWKS at most this often (tokens of a just-rotated
+    # key may wait that long; a flood of made-up key ids cannot hammer the provider)
+    oidc_jwks_refetch_seconds: float = 30.0
     admin_groups: list[str] = Field(default_factory=lambda: ["caseflow-admin", "ADMIN"])
     operator_groups: list[str] = Field(default_factory=lambda: ["caseflow-operator", "OPERATOR"])
 
