@@ -29,6 +29,7 @@ from caseflow.api.camunda.errors import CamundaError, CamundaRoute, invalid
 from caseflow.api.camunda.process_definition import ENDED, instance_json
 from caseflow.api.camunda.values import from_camunda, to_camunda
 from caseflow.api.services import Services
+from caseflow.errors import IllegalState
 from caseflow.runtime.ports import SubscriptionQuery
 
 router = APIRouter(tags=["camunda-7"], route_class=CamundaRoute)
@@ -131,7 +132,10 @@ async def correlate(
     result_enabled = flag(body, "resultEnabled")
     with_variables = flag(body, "variablesInResultEnabled")
     idempotency_key = request.headers.get("idempotency-key") or None
-    reached, existing = await blocking(_correlate, services, body, idempotency_key)
+    try:
+        reached, existing = await blocking(_correlate, services, body, idempotency_key)
+    except IllegalState as error:  # several receivers, or one that cannot take it
+        raise _mismatch(f"Cannot correlate message: {error}") from error
     if not result_enabled:
         return Response(status_code=204)
     results = []
