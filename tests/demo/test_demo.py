@@ -182,3 +182,14 @@ def test_two_nodes_starting_together_load_the_demo_once(
     instances = engines[0].instances(InstanceQuery(limit=500))
     assert len(instances) == loaded.cases.started
     assert len({i.business_key for i in instances}) == len(instances)
+
+
+def test_the_demo_loads_just_after_tet(sqlite_store: Store) -> None:
+    """Nine working days before 25 February 2026 reach back across the nine days of Tết:
+    the organisation must exist before the oldest case arrives."""
+    after_tet = dt.datetime(2026, 2, 25, 3, 0, tzinfo=dt.UTC)
+    engine = ProcessEngine(sqlite_store, clock=ManualClock(after_tet))
+    summary = load_demo(engine, WorkService(engine), now=after_tet)
+    assert summary.cases.started == len(engine.instances(InstanceQuery(limit=500))) >= 30
+    oldest = min(i.started_at for i in engine.instances(InstanceQuery(limit=500)))
+    assert oldest < after_tet - dt.timedelta(days=16)

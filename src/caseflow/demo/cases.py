@@ -319,6 +319,13 @@ def _arrival(story: Story, now: dt.datetime, calendar: BusinessCalendar) -> dt.d
     return calendar.next_working_time(local.astimezone(dt.UTC))
 
 
+def earliest_arrival(
+    all_stories: list[Story], now: dt.datetime, calendar: BusinessCalendar
+) -> dt.datetime:
+    """When the oldest story's case arrives (working days reach further back after Tết)."""
+    return min(_arrival(story, now, calendar) for story in all_stories)
+
+
 def _timeline(
     all_stories: list[Story], now: dt.datetime, calendar: BusinessCalendar, played: Played
 ) -> list[tuple[dt.datetime, int, int]]:

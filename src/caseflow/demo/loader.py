@@ -21,7 +21,14 @@ from typing import Any
 from sqlalchemy import text
 
 from caseflow.clock import ManualClock
-from caseflow.demo.cases import CASE_ROUTING, HOUSEHOLD, Played, play, stories
+from caseflow.demo.cases import (
+    CASE_ROUTING,
+    HOUSEHOLD,
+    Played,
+    earliest_arrival,
+    play,
+    stories,
+)
 from caseflow.demo.forms import store_forms
 from caseflow.demo.organisation import (
     CALENDAR_DEPARTMENTS,
@@ -41,7 +48,7 @@ from caseflow.work.escalation import Escalations
 PROCESS_KEYS: tuple[str, ...] = (HOUSEHOLD, CASE_ROUTING)
 CALENDAR_NAME = "VN"
 ADVISORY_LOCK_KEY = 0x63617365666C6F77 & 0x7FFFFFFFFFFFFFFF  # "caseflow"
-HISTORY_DAYS = 16  # calendar days of history before now: the oldest case is 9 working days old
+HISTORY_DAYS = 16  # calendar days of history at least; more when holidays push the oldest case back
 
 
 @dataclass(slots=True)
@@ -111,8 +118,12 @@ def _load(
     engine: ProcessEngine, work: WorkService | None, end: dt.datetime, *, with_cases: bool
 ) -> DemoSummary:
     tenant = work.tenant_id if work is not None else None
-    since = end - dt.timedelta(days=HISTORY_DAYS)
     calendar = vietnam_calendar()
+    # the organisation exists (and its grants are valid) before the oldest case arrives
+    since = min(
+        end - dt.timedelta(days=HISTORY_DAYS),
+        earliest_arrival(stories(), end, calendar) - dt.timedelta(days=1),
+    )
     clock = ManualClock(since)
     # the engine that plays the past: same store, its own clock; due dates, SLA checks and
     # automatic escalations as `caseflow serve` has them (caseflow.work.escalation)
