@@ -193,3 +193,13 @@ def test_the_demo_loads_just_after_tet(sqlite_store: Store) -> None:
     assert summary.cases.started == len(engine.instances(InstanceQuery(limit=500))) >= 30
     oldest = min(i.started_at for i in engine.instances(InstanceQuery(limit=500)))
     assert oldest < after_tet - dt.timedelta(days=16)
+
+
+def test_the_demo_loads_into_the_tenant_of_the_work_service(sqlite_store: Store) -> None:
+    engine = ProcessEngine(sqlite_store, clock=ManualClock(NOW))
+    work = WorkService(engine, tenant_id="so-khdt-ha-noi")
+    summary = load_demo(engine, work, now=NOW)
+    mine = engine.instances(InstanceQuery(tenant_id="so-khdt-ha-noi", limit=500))
+    assert len(mine) == summary.cases.started
+    assert not engine.instances(InstanceQuery(tenant_id="default", limit=1))
+    assert work.tasks("an.nguyen", TaskFilter(queues=["mot-cua"]))

@@ -381,6 +381,7 @@ def play(
                 story.process_key, business_key=story.business_key,
                 case_id=story.business_key if story.process_key == CASE_ROUTING else None,
                 variables=dict(story.variables), started_by=story.started_by,
+                tenant_id=work.tenant_id,
             )
             instances[index] = record.id
             played.started += 1
@@ -396,7 +397,8 @@ def _act(engine: ProcessEngine, work: WorkService, instance_id: str, story: Stor
          step: Step, now: dt.datetime) -> None:
     if step.action == "message":
         engine.correlate_message(
-            step.message, business_key=story.business_key, variables=dict(step.variables)
+            step.message, business_key=story.business_key, variables=dict(step.variables),
+            tenant_id=work.tenant_id,
         )
         return
     if step.action in ("verify", "fail_verify"):
