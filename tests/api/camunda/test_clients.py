@@ -10,10 +10,12 @@ the boundary event catches; the processes move on to their next user task.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -110,12 +112,16 @@ def test_the_python_client_works_service_tasks_end_to_end(live_api: LiveApi) -> 
 
 
 def _node_modules() -> None:
-    if (JS_DIR / "node_modules" / "camunda-external-task-client-js").is_dir():
-        return
-    subprocess.run(  # noqa: S603 - a fixed command in the test's own folder
-        [_npm(), "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True,
-        capture_output=True, timeout=300,
-    )
+    """``npm ci`` in js/ once: test workers running side by side take turns (a file lock)."""
+    installed = JS_DIR / "node_modules" / "camunda-external-task-client-js"
+    with open(Path(tempfile.gettempdir()) / "caseflow-camunda-js.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if installed.is_dir():
+            return
+        subprocess.run(  # noqa: S603 - a fixed command in the test's own folder
+            [_npm(), "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True,
+            capture_output=True, timeout=300,
+        )
 
 
 def _npm() -> str:
