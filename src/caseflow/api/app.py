@@ -24,6 +24,7 @@ from caseflow.api.observability import Metrics, RequestContext, RequestMetrics
 from caseflow.api.problems import install_problem_handlers
 from caseflow.api.routes import admin as admin_routes
 from caseflow.api.routes import auth as auth_routes
+from caseflow.api.routes import calendars as calendar_routes
 from caseflow.api.routes import definitions as definition_routes
 from caseflow.api.routes import events as events_routes
 from caseflow.api.routes import external_tasks as external_task_routes
@@ -31,6 +32,8 @@ from caseflow.api.routes import incidents as incident_routes
 from caseflow.api.routes import instances as instance_routes
 from caseflow.api.routes import messages as message_routes
 from caseflow.api.routes import ops as ops_routes
+from caseflow.api.routes import organisation as organisation_routes
+from caseflow.api.routes import reports as report_routes
 from caseflow.api.routes import tasks as task_routes
 from caseflow.api.routes import webhooks as webhook_routes
 from caseflow.api.services import Services, build_services
@@ -56,6 +59,9 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (camunda.router, camunda.PREFIX),  # Camunda 7 REST shapes (caseflow.api.camunda)
     (task_routes.router, API_PREFIX),
     (task_routes.seed_router, ""),  # seed 001: /api/workflow/tasks/claim/next, /{id}/complete
+    (organisation_routes.router, API_PREFIX),
+    (calendar_routes.router, API_PREFIX),
+    (report_routes.router, API_PREFIX),
     (web_router, ""),  # the web app: / and /app/... (caseflow.web)
 ]
 
