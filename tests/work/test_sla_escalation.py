@@ -409,3 +409,23 @@ def test_a_custom_at_risk_share(org: Org, work: WorkService, clock: ManualClock)
     org.engine.deploy(sla_process(sla="PT8H"))
     sla = esc.task_sla(start(org))
     assert sla is not None and sla.at_risk_at == local(2025, 1, 13, 12, 0)
+
+
+def test_an_instance_without_user_tasks_gets_its_sla_from_its_start(
+    org: Org, esc: Escalations, clock: ManualClock
+) -> None:
+    clock.set(local(2025, 1, 24, 16, 0))  # the Friday before Tết
+    waiting = process(
+        '<startEvent id="s"/><intermediateCatchEvent id="w">'
+        '<messageEventDefinition messageRef="m"/></intermediateCatchEvent><endEvent id="e"/>'
+        + chain("s", "w", "e"),
+        id="waits",
+        roots='<message id="m" name="go"/>',
+    )
+    org.engine.deploy(waiting, metadata=DefinitionMetadata(sla_target_hours=2))
+    instance = org.engine.start("waits")
+    found = esc.instance_sla(instance.id)
+    assert found is not None
+    assert (found.started_at, found.due_at) == (local(2025, 1, 24, 16, 0), local(2025, 2, 3, 9, 0))
+    clock.set(local(2025, 2, 3, 9, 0, 1))
+    assert [i.instance_id for i in esc.instance_slas(statuses=["BREACHED"])] == [instance.id]

@@ -103,6 +103,7 @@ class Escalations:
         if tracker is None:
             tracker = SlaTracker(engine, work.tenant_id, self.settings, self.calendars)
             engine.task_listeners.append(tracker)  # after the router: the queue is known
+            engine.instance_listeners.append(tracker)  # instance SLAs, from their start
         self.tracker = tracker
 
     # ------------------------------------------------------------------ configuration

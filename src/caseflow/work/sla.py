@@ -19,8 +19,8 @@ kept when it is tighter than every SLA (or when no SLA applies: then it is the S
 organisation committed to and a model may not relax it.
 
 **An instance's due date** is its definition's ``sla_target_hours`` in business hours
-from its start, on the default calendar. It is recorded when the instance's first user
-task is created (an instance with no user task has no SLA row).
+from its start, on the default calendar, recorded in the command that starts it (the
+tracker is an instance listener too).
 
 **Status** (:class:`~caseflow.time.sla.SlaStatus`): ``MET`` / ``BREACHED`` once the work
 ended (by / after its due time), else ``BREACHED`` after the due time, ``AT_RISK`` from
@@ -47,7 +47,13 @@ from sqlalchemy.sql.elements import BindParameter
 
 from caseflow.engine.state import Job, UserTaskRecord
 from caseflow.model.elements import UserTask
-from caseflow.runtime.ports import TaskChanges, TaskListener, Transaction
+from caseflow.runtime.ports import (
+    InstanceChanges,
+    InstanceListener,
+    TaskChanges,
+    TaskListener,
+    Transaction,
+)
 from caseflow.store import schema as s
 from caseflow.time.calendar import BusinessCalendar
 from caseflow.time.calendar_store import load_calendar
@@ -249,9 +255,10 @@ class SlaCalendars:
         return str(record.name), calendar
 
 
-class SlaTracker(TaskListener):
+class SlaTracker(TaskListener, InstanceListener):
     """Sets each new task's due date and SLA row and schedules its checks; closes the
-    SLA of tasks that end (see the module docstring). Register it after the router."""
+    SLA of tasks that end; records each new instance's SLA (see the module docstring).
+    Register it as a task listener after the router, and as an instance listener."""
 
     def __init__(
         self, engine: ProcessEngine, tenant_id: str, settings: SlaSettings, calendars: SlaCalendars
@@ -272,13 +279,34 @@ class SlaTracker(TaskListener):
         work = work_sql(tx, tenant, now)
         if ended:
             self._ended(work, ended)
-        instances: dict[str, UserTaskRecord] = {}
         for task in created:
             self._track(tx, work, task)
-            if self._target_hours(tx, task.definition_id) is not None:
-                instances.setdefault(task.instance_id, task)
-        if instances:
-            self._track_instances(tx, work, list(instances.values()))
+
+    def instances_changed(self, tx: Transaction, changes: InstanceChanges, now: datetime) -> None:
+        started = [
+            state.instance
+            for state, before in changes.instances
+            if before is None
+            and state.instance.tenant_id == self.tenant_id
+            and self._target_hours(tx, state.instance.definition_id)
+        ]
+        if not started:
+            return
+        work = work_sql(tx, self.tenant_id, now)
+        name, calendar = self.calendars.default(work)
+        share = self.settings.at_risk_share
+        rows = []
+        for instance in started:
+            hours = self._target_hours(tx, instance.definition_id) or 0.0
+            start = instance.started_at
+            due = SlaSpec.hours(hours).due(start, calendar)
+            rows.append({
+                "instance_id": instance.id, "tenant_id": work.tenant, "started_at": start,
+                "due_at": due,
+                "at_risk_at": at_risk_at(start, due, calendar, share) if due > start else due,
+                "calendar": name,
+            })
+        work.conn.execute(IS.insert(), rows)
 
     def _ended(self, work: w.WorkSql, task_ids: list[str]) -> None:
         work.conn.execute(
@@ -362,44 +390,6 @@ class SlaTracker(TaskListener):
             job_id, SLA_CHECK_KIND, due, now,  # type: ignore[arg-type]
             payload={"task_id": task.id, "check": check}, tenant_id=task.tenant_id,
         )
-
-    def _track_instances(
-        self, tx: Transaction, work: w.WorkSql, tasks: list[UserTaskRecord]
-    ) -> None:
-        ids = [t.instance_id for t in tasks]
-        known = {
-            r[0]
-            for r in work.conn.execute(
-                select(IS.c.instance_id).where(
-                    IS.c.tenant_id == work.tenant, IS.c.instance_id.in_(ids)
-                )
-            )
-        }
-        missing = [t for t in tasks if t.instance_id not in known]
-        if not missing:
-            return
-        pi = s.process_instance
-        started = dict(
-            work.conn.execute(
-                select(pi.c.id, pi.c.started_at).where(
-                    pi.c.tenant_id == work.tenant, pi.c.id.in_([t.instance_id for t in missing])
-                )
-            ).all()
-        )
-        name, calendar = self.calendars.default(work)
-        rows = []
-        for task in missing:
-            hours = self._target_hours(tx, task.definition_id) or 0.0
-            start = started.get(task.instance_id) or work.now  # not written yet: it starts now
-            due = SlaSpec.hours(hours).due(start, calendar)
-            share = self.settings.at_risk_share
-            rows.append({
-                "instance_id": task.instance_id, "tenant_id": work.tenant, "started_at": start,
-                "due_at": due,
-                "at_risk_at": at_risk_at(start, due, calendar, share) if due > start else due,
-                "calendar": name,
-            })
-        work.conn.execute(IS.insert(), rows)
 
 
 def task_slas(work: w.WorkSql, task_ids: Sequence[str]) -> dict[str, TaskSla]:
