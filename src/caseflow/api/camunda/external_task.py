@@ -47,6 +47,8 @@ from caseflow.store import schema
 router = APIRouter(prefix="/external-task", tags=["camunda-7"], route_class=CamundaRoute)
 
 POLL_INTERVAL = 0.5  # seconds between checks for work another node made
+QUICK_LOOK = 0.005  # seconds between checks just after a signal ...
+QUICK_WINDOW = 0.5  # ... for this long (the signalling command commits meanwhile)
 MAX_ASYNC_RESPONSE_TIMEOUT = 1_800_000  # ms, Camunda's own limit
 MAX_LOCK_DURATION = 2**31 - 1  # ms
 TOPIC_FIELDS = frozenset(
@@ -240,9 +242,11 @@ async def fetch_and_lock(
         found = await blocking(fetch)
         if found:
             return _locked_json(services, worker_id, found)
-        pause = POLL_INTERVAL
+        quick_until = 0.0  # after a signal: look every QUICK_LOOK until the commit shows
         while (remaining := deadline - loop.time()) > 0:
             try:
+                quick = loop.time() < quick_until
+                pause = QUICK_LOOK if quick else POLL_INTERVAL
                 await asyncio.wait_for(waiter.event.wait(), min(pause, remaining))
                 woken = True
             except TimeoutError:
@@ -250,8 +254,8 @@ async def fetch_and_lock(
             waiter.event.clear()
             if await request.is_disconnected():
                 return Response(status_code=204)
-            # woken before the commit: look again soon, then at the usual pace
-            pause = 0.02 if woken else min(pause * 2, POLL_INTERVAL)
+            if woken:  # signalled before the commit: look often for a while
+                quick_until = loop.time() + QUICK_WINDOW
             if not await blocking(_fetchable, services, names):
                 continue
             found = await blocking(fetch)
