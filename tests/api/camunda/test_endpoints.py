@@ -565,3 +565,21 @@ def test_jobs_and_job_retries(live_api: LiveApi) -> None:
     camunda_error(operator.get(f"{REST}/job/nope"), 404, "InvalidRequestException")
     camunda_error(live_api.client_as("ana").put(f"{url}/retries", json={"retries": 1}), 403,
                   "AuthorizationException")
+
+
+@pytest.mark.parametrize("api_settings", [{"max_upload_bytes": 4096}], indirect=True)
+def test_a_deployment_over_the_upload_limit_is_a_413(live_api: LiveApi) -> None:
+    admin = live_api.admin()
+    big = VERIFY_BPMN.replace("<startEvent", "<!--" + "x" * 8000 + "--><startEvent")
+    declared = deploy(admin, big)
+    assert declared.status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b"--b\r\nContent-Disposition: form-data; name=\"data\"; filename=\"v.bpmn\"\r\n\r\n"
+        for _ in range(10):
+            yield b"x" * 1000
+
+    streamed = admin.post(f"{REST}/deployment/create", content=chunks(),
+                          headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert streamed.status_code == 413
+    assert live_api.services.engine.definitions("verify") == []

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from caseflow.api.limits import BodyTooLarge
 from caseflow.api.problems import ApiProblem
 from caseflow.errors import (
     CaseflowError,
@@ -126,6 +127,8 @@ class CamundaRoute(APIRoute):
         async def answer(request: Request) -> Response:
             try:
                 return await handler(request)
+            except BodyTooLarge:
+                raise  # the size limit answers 413 itself
             except Exception as error:  # noqa: BLE001 - every error gets Camunda's body
                 return to_response(error, request)
 
