@@ -750,7 +750,7 @@ def events_dispatch_command(
     ] = None,
     sink: Annotated[
         list[str] | None,
-        typer.Option("--sink", envvar="CASEFLOW_EVENTS_SINKS",
+        typer.Option("--sink",
                      help="A broker to publish to: nats://..., amqp://..., redis://... (repeat)."),
     ] = None,
     retention_days: Annotated[

@@ -198,3 +198,33 @@ def test_webhook_refusals(live_api: LiveApi) -> None:
     assert admin.get("/api/v1/webhooks/missing").status_code == 404
     assert admin.get("/api/v1/webhooks/missing/deliveries").status_code == 404
     assert admin.post("/api/v1/webhooks/missing/deliveries/1/redeliver").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "api_settings", [{"executor": True, "events_retention_days": 3}], indirect=True
+)
+def test_a_server_with_the_executor_delivers_webhooks_itself(
+    live_api: LiveApi, receiver: Receiver
+) -> None:
+    made = live_api.admin().post("/api/v1/webhooks", json={
+        "name": "crm", "url": receiver.url, "secret": receiver.secret,
+        "eventTypes": ["WorkflowStarted"],
+    })
+    assert made.status_code == 201
+    engine = live_api.services.engine
+    engine.deploy(ONE_TASK)
+    dispatcher = live_api.services.extras["event_dispatcher"]
+    assert dispatcher.config.retention.days == 3
+    deadline = time.monotonic() + 20
+
+    def consuming() -> bool:  # the dispatcher delivers what is written after it started
+        with live_api.services.store.transaction() as tx:
+            return "webhooks" in {name for name, _, _ in log.consumers(tx)}
+
+    while not consuming():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    case = engine.start("intake")
+    while not receiver.received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [r.envelope["instanceId"] for r in receiver.received] == [case.id]

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     shutdown_grace_seconds: float = 20.0
 
+    # event delivery (caseflow.events; docs/events.md), by the process that runs the
+    # executor: broker sinks (nats://, amqp://, redis:// URLs; env as a JSON list) and
+    # how long delivered events are kept
+    events_sinks: list[str] = Field(default_factory=list)
+    events_retention_days: float = 7.0
+
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgres")

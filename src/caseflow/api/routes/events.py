@@ -53,13 +53,18 @@ def event_delivery(app: FastAPI, services: Services) -> Iterator[None]:
     services.extras[HUB] = hub
     dispatcher = None
     if services.settings.executor:
+        from caseflow.events.sinks import sink_from_url
         from caseflow.time.jobs import default_node_id
 
+        settings = services.settings
         dispatcher = Dispatcher(
             services.store,
-            node_id=services.settings.node_id or default_node_id(),
+            node_id=settings.node_id or default_node_id(),
             clock=services.clock,
-            config=DispatcherConfig(poll_interval=1.0, retention=timedelta(days=7)),
+            config=DispatcherConfig(
+                poll_interval=1.0, retention=timedelta(days=settings.events_retention_days)
+            ),
+            sinks=[sink_from_url(url) for url in settings.events_sinks],
         )
         dispatcher.start()
         services.extras[DISPATCHER] = dispatcher
