@@ -69,6 +69,7 @@ export interface Instance {
 
 export interface Incident {
   id: string;
+  kind?: string | null;
   type?: string | null;
   incidentType?: string | null;
   message?: string | null;

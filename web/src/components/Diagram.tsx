@@ -130,7 +130,7 @@ export function Diagram(props: DiagramProps) {
         ref={container}
         class="diagram"
         style={{ height: `${props.height ?? 380}px` }}
-        role="img"
+        role="figure"
         aria-label={props.label}
         data-state={state}
         data-current={marked}

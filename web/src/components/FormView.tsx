@@ -59,7 +59,8 @@ export function FormView(props: {
         import("@bpmn-io/form-js-viewer/dist/assets/form-js.css"),
       ]);
       if (cancelled || !container.current) return;
-      instance = new Form({ container: container.current });
+      // no input debounce: a decision clicked right after typing must see what was typed
+      instance = new Form({ container: container.current, debounce: false } as ConstructorParameters<typeof Form>[0]);
       await instance.importSchema(props.schema, props.data);
       if (props.readOnly) instance.setProperty("readOnly", true);
       if (cancelled) {

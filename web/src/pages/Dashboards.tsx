@@ -18,6 +18,24 @@ export function num(row: Row, ...names: string[]): number {
   return 0;
 }
 
+/** Hours from a field in hours, or from one in seconds (the API reports durations in seconds). */
+function hours(row: Row, hourNames: string[], secondNames: string[]): number {
+  const inHours = num(row, ...hourNames);
+  return inHours || num(row, ...secondNames) / 3600;
+}
+
+/** A share shown as a percentage (fractions 0..1 and percentages both accepted); — when absent. */
+function percent(row: Row, ...names: string[]): string {
+  if (!names.some((name) => row[name] !== null && row[name] !== undefined)) return "—";
+  const value = num(row, ...names);
+  return `${formatNumber(value <= 1 ? value * 100 : value, 0)} %`;
+}
+
+function active(row: Row): number {
+  if ("active" in row || "activeInstances" in row) return num(row, "active", "activeInstances");
+  return Math.max(0, num(row, "started") - num(row, "completed", "completedInstances"));
+}
+
 function text(row: Row, ...names: string[]): string {
   for (const name of names) if (row[name] !== undefined && row[name] !== null) return String(row[name]);
   return "—";
@@ -62,7 +80,7 @@ export function DashboardsPage() {
   const totalClaimed = queueRows.reduce((sum, row) => sum + num(row, "claimed", "claimedTasks"), 0);
   const totalEscalated = queueRows.reduce((sum, row) => sum + num(row, "escalated", "escalatedTasks"), 0);
   const totalCompleted = processRows.reduce((sum, row) => sum + num(row, "completed", "completedInstances"), 0);
-  const totalActive = processRows.reduce((sum, row) => sum + num(row, "active", "activeInstances"), 0);
+  const totalActive = processRows.reduce((sum, row) => sum + active(row), 0);
 
   return (
     <div class="page">
@@ -110,8 +128,8 @@ export function DashboardsPage() {
                   <td data-col="open">{num(row, "open", "openTasks")}</td>
                   <td>{num(row, "claimed", "claimedTasks")}</td>
                   <td>{num(row, "escalated", "escalatedTasks")}</td>
-                  <td>{formatNumber(num(row, "averageAgeHours", "avgAgeHours", "avgAge"))} h</td>
-                  <td>{row.utilisation ?? row.utilization ?? row.utilizationPct ?? null ? `${formatNumber(num(row, "utilisation", "utilization", "utilizationPct") * (num(row, "utilisation", "utilization") <= 1 && !row.utilizationPct ? 100 : 1), 0)} %` : "—"}</td>
+                  <td>{formatNumber(hours(row, ["averageAgeHours", "avgAgeHours"], ["averageAgeSeconds"]))} h</td>
+                  <td>{percent(row, "utilisation", "utilization")}</td>
                 </tr>
               ))}
             </tbody>
@@ -143,8 +161,8 @@ export function DashboardsPage() {
               data: {
                 labels: processRows.map((row) => text(row, "processName", "name", "processKey")),
                 datasets: [
-                  { label: t("dash.avgHours"), data: processRows.map((row) => num(row, "avgCompletionHours", "averageCompletionHours", "avgHours")), backgroundColor: COLORS[0] },
-                  { label: t("dash.p95Hours"), data: processRows.map((row) => num(row, "p95CompletionHours", "p95Hours")), backgroundColor: COLORS[4] },
+                  { label: t("dash.avgHours"), data: processRows.map((row) => hours(row, ["avgCompletionHours", "averageCompletionHours"], ["averageCompletionSeconds"])), backgroundColor: COLORS[0] },
+                  { label: t("dash.p95Hours"), data: processRows.map((row) => hours(row, ["p95CompletionHours"], ["p95CompletionSeconds"])), backgroundColor: COLORS[4] },
                 ],
               },
               options: { scales: { y: { beginAtZero: true } } },
@@ -160,15 +178,14 @@ export function DashboardsPage() {
             </thead>
             <tbody>
               {processRows.map((row, index) => {
-                const compliance = num(row, "slaCompliance", "slaCompliancePct", "slaComplianceRate");
                 return (
                   <tr key={index} data-process={text(row, "processKey", "key")}>
                     <td>{text(row, "processName", "name", "processKey")}</td>
-                    <td data-col="active">{num(row, "active", "activeInstances")}</td>
+                    <td data-col="active">{active(row)}</td>
                     <td data-col="completed">{num(row, "completed", "completedInstances")}</td>
-                    <td>{formatNumber(num(row, "avgCompletionHours", "averageCompletionHours", "avgHours"))}</td>
-                    <td>{formatNumber(num(row, "p95CompletionHours", "p95Hours"))}</td>
-                    <td>{row.slaCompliance ?? row.slaCompliancePct ?? row.slaComplianceRate ?? null ? `${formatNumber(compliance <= 1 ? compliance * 100 : compliance, 0)} %` : "—"}</td>
+                    <td>{formatNumber(hours(row, ["avgCompletionHours", "averageCompletionHours"], ["averageCompletionSeconds"]))}</td>
+                    <td>{formatNumber(hours(row, ["p95CompletionHours"], ["p95CompletionSeconds"]))}</td>
+                    <td>{percent(row, "slaCompliance", "slaCompliancePct")}</td>
                   </tr>
                 );
               })}

@@ -161,7 +161,7 @@ export function InstancePage(props: { id: string; me: Me }) {
             <ul class="incidents">
               {incidents.map((incident) => (
                 <li key={incident.id}>
-                  <strong>{incident.elementId ?? incident.activityId}</strong> <span class="muted">{incident.type ?? incident.incidentType}</span>
+                  <strong>{incident.elementId ?? incident.activityId}</strong> <span class="muted">{incident.kind ?? incident.type ?? incident.incidentType}</span>
                   <p>{incident.message}</p>
                   {canControl && (
                     <button

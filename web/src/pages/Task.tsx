@@ -23,21 +23,17 @@ function outcomeLabel(value: string, fallback: string): string {
   return KNOWN_OUTCOMES.includes(key) ? t(`outcome.${key}` as MessageKey) : fallback;
 }
 
+/** The task's form-js schema: the deployed form its BPMN form key names, else none (the page
+ * then generates one for the task's variables). */
 async function loadForm(task: Task): Promise<FormSchema | null> {
+  if (!task.formKey) return null;
   try {
-    const answer = await api.get<Record<string, unknown> | null>(`/tasks/${encodeURIComponent(task.id)}/form`);
-    if (answer && Array.isArray((answer as FormSchema).components)) return answer as FormSchema;
-    const inner = answer?.schema as FormSchema | undefined;
-    if (inner && Array.isArray(inner.components)) return inner;
-    const fields = answer?.fields ?? answer?.variables;
-    if (Array.isArray(fields)) {
-      const names = fields.map((field) => (typeof field === "string" ? field : String(field.name ?? field.key)));
-      return generatedSchema(task.variables ?? {}, names);
-    }
+    const schema = await api.get<FormSchema>(`/forms/${encodeURIComponent(task.formKey)}`);
+    return schema && Array.isArray(schema.components) ? schema : null;
   } catch (failure) {
-    if (!(failure instanceof ApiError) || failure.status !== 404) throw failure;
+    if (failure instanceof ApiError && failure.status === 404) return null;
+    throw failure;
   }
-  return null;
 }
 
 export function TaskPage(props: { id: string; me: Me }) {
@@ -49,7 +45,12 @@ export function TaskPage(props: { id: string; me: Me }) {
   const formHandle = useRef<FormHandle>(null);
   const path = `/tasks/${encodeURIComponent(props.id)}`;
 
-  const task = useLoad(() => api.get<Task>(path), [props.id, version]);
+  // the task and its form schema load together: the form never flashes a generated stand-in
+  const loaded = useLoad(async () => {
+    const found = await api.get<Task>(path);
+    return { task: found, schema: await loadForm(found) };
+  }, [props.id, version]);
+  const task = { ...loaded, data: loaded.data?.task ?? null };
   const instanceId = task.data ? taskInstanceId(task.data) : null;
   const instance = useLoad(
     () => (instanceId ? api.get<Instance>(`/process-instances/${encodeURIComponent(instanceId)}`).catch(() => null) : Promise.resolve(null)),
@@ -61,7 +62,6 @@ export function TaskPage(props: { id: string; me: Me }) {
     [definitionId],
   );
   const history = useLoad(() => api.get<Page<HistoryEntry> | HistoryEntry[]>(`${path}/history`).catch(() => []), [props.id, version]);
-  const form = useLoad(() => (task.data ? loadForm(task.data) : Promise.resolve(null)), [task.data?.id, task.data?.formKey]);
 
   const run = async (action: () => Promise<unknown>) => {
     setError(null);
@@ -80,7 +80,7 @@ export function TaskPage(props: { id: string; me: Me }) {
   const open = ["OPEN", "CLAIMED", "DELEGATED", "ESCALATED", "CREATED", "ASSIGNED"].includes((data.status ?? "OPEN").toUpperCase());
   const outcomes = (data.outcomes ?? []).map(outcomeValue).filter((outcome) => outcome.value);
   const variables = { ...(instance.data?.variables ?? {}), ...(data.variables ?? {}) };
-  const schema = form.data ?? generatedSchema(data.variables ?? {});
+  const schema = loaded.data?.schema ?? generatedSchema(data.variables ?? {});
   const current = completed ? activeIds(instance.data) : [data.elementId ?? data.taskDefinitionKey ?? ""].filter(Boolean);
 
   const complete = async (outcome: string) => {
@@ -134,9 +134,7 @@ export function TaskPage(props: { id: string; me: Me }) {
                     {data.assignee ? t("task.assignedTo", { user: data.assignee }) : t("task.claimFirst")}
                   </p>
                 )}
-                {form.error ? <ErrorNote error={form.error} /> : form.loading ? <p class="muted">{t("common.loading")}</p> : (
-                  <FormView schema={schema} data={variables} handle={formHandle} readOnly={!mine} />
-                )}
+                <FormView schema={schema} data={variables} handle={formHandle} readOnly={!mine} />
                 <div class="actions outcome-actions" role="group" aria-label={t("task.outcomes")}>
                   {!data.assignee && (
                     <button type="button" class="primary" onClick={() => run(() => api.post(`${path}/claim`))}>
