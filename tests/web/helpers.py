@@ -26,7 +26,8 @@ def screenshot(page: Any, name: str) -> None:
     # not "networkidle": the live event stream keeps a request open
     page.wait_for_function(
         """() => !document.querySelector('[aria-busy="true"], .diagram[data-state="loading"]')
-            && ![...document.querySelectorAll('p.muted')].some(p => /Đang tải|Loading/.test(p.textContent))"""
+            && ![...document.querySelectorAll('p.muted')]
+                .some(p => /Đang tải|Loading/.test(p.textContent))"""
     )
     page.wait_for_timeout(300)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
