@@ -175,3 +175,24 @@ def test_ready_is_503_when_migrations_are_behind(sqlite_api: LiveApi) -> None:
     ready = sqlite_api.anonymous().get("/ready")
     assert ready.status_code == 503
     assert ready.json()["checks"]["migrations"].startswith("at ")
+
+
+def test_values_the_database_cannot_store_are_422_not_500(live_api: LiveApi) -> None:
+    from tests.api.test_engine_routes import REVIEW, deployed
+
+    deployed(live_api, ("r.bpmn", REVIEW))
+    admin = live_api.admin()
+    for path in ("/api/v1/process-instances/a%00b", "/api/v1/forms/a%00b",
+                 "/api/v1/process-instances?businessKey=a%00b", "/api/v1/audit?actor=a%00b"):
+        answer = admin.get(path)
+        assert answer.status_code in (200, 404, 422), f"{path}: {answer.text}"
+    nul = admin.post("/api/v1/process-instances",
+                     json={"processKey": "review_case", "businessKey": "a\u0000b"})
+    assert nul.status_code in (201, 422), nul.text
+    if live_api.backend.startswith("postgr"):
+        assert_problem(admin.get("/api/v1/forms/a%00b"), 422, "value_out_of_range")
+        assert_problem(nul, 422, "value_out_of_range")
+    # the refused calls are audited all the same
+    entries = admin.get("/api/v1/audit").json()["items"]
+    assert entries[0]["route"] == "/api/v1/process-instances"
+    assert entries[0]["status"] == nul.status_code

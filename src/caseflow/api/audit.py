@@ -92,6 +92,11 @@ def entries(
     return found, total
 
 
+def _printable(text: str) -> str:
+    """Text the database stores whatever the caller sent (PostgreSQL refuses NUL)."""
+    return text.replace("\x00", "\ufffd")
+
+
 class AuditTrail:
     """ASGI middleware appending one audit row per state-changing request."""
 
@@ -120,7 +125,7 @@ class AuditTrail:
                 await self._record(scope, 500)
 
     async def _record(self, scope: Scope, status: int) -> None:
-        path = str(scope.get("path", ""))
+        path = _printable(str(scope.get("path", "")))
         if path in NOT_CHANGING:
             return
         app = scope.get("app")
@@ -136,9 +141,11 @@ class AuditTrail:
             "actor": getattr(principal, "user_id", None),
             "actor_kind": getattr(principal, "kind", None),
             "method": str(scope["method"]),
-            "route": (route_template(scope) or path)[:512],
+            "route": _printable(route_template(scope) or path)[:512],
             "path": path[:2048],
-            "target_ids": {k: str(v) for k, v in (scope.get("path_params") or {}).items()},
+            "target_ids": {
+                k: _printable(str(v))[:255] for k, v in (scope.get("path_params") or {}).items()
+            },
             "client_ip": client[0][:64] if client else None,
             "status": status,
             "request_id": state.get("request_id"),

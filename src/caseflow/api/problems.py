@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -181,6 +183,19 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     return problem_response(request, 422, "the request is not valid", errors=errors)
 
 
+async def _unstorable(request: Request, error: Exception) -> JSONResponse:
+    """The database refused a value of the request (a number out of its range, a NUL
+    character in text): the caller's input, so 422, never a 500."""
+    log.info("refused unstorable input on %s %s: %s", request.method, request.url.path,
+             type(error).__name__)
+    return problem_response(
+        request,
+        422,
+        "a value in the request cannot be stored: a number out of range or a NUL character",
+        code="value_out_of_range",
+    )
+
+
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(request, 500, "an unexpected error occurred; see the server log")
@@ -191,4 +206,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, _api_problem)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OverflowError, _unstorable)
+    app.add_exception_handler(psycopg.DataError, _unstorable)
+    app.add_exception_handler(sqlalchemy.exc.DataError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

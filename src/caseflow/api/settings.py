@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     operator_groups: list[str] = Field(default_factory=lambda: ["caseflow-operator", "OPERATOR"])
 
     # limits
+    external_task_max_wait_ms: int = 1_800_000  # longest fetch-and-lock long poll
     max_body_bytes: int = 1_048_576  # JSON bodies
     max_upload_bytes: int = 10_485_760  # multipart deployments
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from caseflow.api import apikeys, audit
 from caseflow.api.auth import AdminPrincipal
 from caseflow.api.models import CamelModel, PageOf, PagingParams
+from caseflow.api.problems import ApiProblem
 from caseflow.api.services import Services, get_services
 
 router = APIRouter(tags=["administration"])
@@ -59,6 +60,8 @@ def list_keys(principal: AdminPrincipal, services: ServicesDep) -> Any:
 )
 def create_key(body: NewApiKey, principal: AdminPrincipal, services: ServicesDep) -> Any:
     """A new key; the response holds the only copy of its secret."""
+    if not body.user_id.strip() or not body.name.strip():
+        raise ApiProblem(422, "userId and name must not be blank")
     created = apikeys.create_api_key(
         services, user_id=body.user_id, name=body.name, created_by=principal.user_id
     )

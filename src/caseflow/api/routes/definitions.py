@@ -628,7 +628,7 @@ def form(
     form_key: str,
     principal: CurrentPrincipal,
     services: ServicesDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> Response:
     """A deployed form-js schema by form key (its ``id``; ``camunda-forms:deployment:``
     keys name the file instead), the newest version unless ``version`` is given."""

@@ -112,7 +112,8 @@ async def fetch_and_lock(
     """Lock up to ``maxTasks`` tasks of the topics for ``workerId``; with
     ``asyncResponseTimeout`` wait that long for work before answering ``[]``."""
     topics = [TopicRequest(t.topic_name, t.lock_duration, t.variables) for t in body.topics]
-    deadline = time.monotonic() + body.async_response_timeout / 1000
+    wait_ms = min(body.async_response_timeout, services.settings.external_task_max_wait_ms)
+    deadline = time.monotonic() + wait_ms / 1000
     wait = FIRST_WAIT
     while True:
         locked = await anyio.to_thread.run_sync(

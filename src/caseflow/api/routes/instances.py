@@ -38,7 +38,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 class StartInstance(CamelModel):
     process_key: str | None = Field(default=None, max_length=255)
     definition_id: str | None = Field(default=None, max_length=64)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=1_000_000)
     business_key: str | None = Field(default=None, max_length=255)
     case_id: str | None = Field(default=None, max_length=255)
     variables: dict[str, Any] = Field(default_factory=dict)
