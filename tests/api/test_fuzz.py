@@ -1,9 +1,9 @@
 """A property-based fuzz run of the whole native API (schemathesis over the OpenAPI
 document the server publishes): whatever the input, no 5xx.
 
-Each operation gets six generated requests, valid and invalid, as an admin (so they reach the handlers, not
-only the authentication wall), on SQLite, bounded to about a minute in all. Endpoints that
-stream forever (server-sent events) are left out.
+Each operation gets six generated requests, valid and invalid, as an admin (so they reach
+the handlers, not only the authentication wall), on SQLite, bounded to about a minute in
+all. Endpoints that stream forever (server-sent events) are left out.
 """
 
 from __future__ import annotations
