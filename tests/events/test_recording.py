@@ -154,3 +154,26 @@ def test_the_recorder_can_be_left_out() -> None:
     engine.deploy(TWO_STEPS)
     engine.start("p")
     assert events(engine.store) == []
+
+
+def test_an_external_worker_completing_its_task_is_a_completed_step(
+    engine: ProcessEngine,
+) -> None:
+    from caseflow.runtime.ports import TopicRequest
+
+    engine.deploy(process(
+        '<startEvent id="s"/>'
+        '<serviceTask id="verify" camunda:type="external" camunda:topic="verify-identity"/>'
+        '<endEvent id="e"/>' + chain("s", "verify", "e")
+    ))
+    case = engine.start("p", business_key="HS-9")
+    [locked] = engine.fetch_and_lock("worker-1", [TopicRequest("verify-identity", 60_000)])
+    engine.complete_external_task(locked.task.id, "worker-1", {"verified": True})
+    found = [e for e in events(engine.store) if e.instance_id == case.id]
+    assert [e.type for e in found] == ["WorkflowStarted", "StepCompleted", "WorkflowCompleted"]
+    step = found[1]
+    assert step.payload["kind"] == "externalTask"
+    assert step.payload["externalTaskId"] == locked.task.id
+    assert step.payload["completedBy"] == "worker-1"
+    assert step.payload["topic"] == "verify-identity"
+    assert step.payload["businessKey"] == "HS-9"
