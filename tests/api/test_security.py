@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -164,6 +165,26 @@ def test_health_ready_and_metrics(live_api: LiveApi) -> None:
     assert "some-id" not in text
     assert 'caseflow_tasks_total{action="claimed",queue="intake"} 1.0' in text
     assert "caseflow_test_lag_seconds 4.5" in text
+    assert "caseflow_job_lag_seconds 0.0" in text
+
+
+def test_job_lag_counts_from_the_oldest_due_job(live_api: LiveApi) -> None:
+    from caseflow.api.services import job_lag_seconds
+    from caseflow.clock import ManualClock
+    from tests.api.test_engine_routes import deployed
+    from tests.bpmn import chain, process
+
+    timer = process(
+        '<startEvent id="s"/><intermediateCatchEvent id="wait"><timerEventDefinition>'
+        "<timeDuration>PT1M</timeDuration></timerEventDefinition></intermediateCatchEvent>"
+        '<endEvent id="e"/>' + chain("s", "wait", "e"), id="waits")
+    deployed(live_api, ("t.bpmn", timer))
+    live_api.services.engine.start("waits")
+    store = live_api.services.store
+    clock = ManualClock(live_api.services.clock.now())
+    assert job_lag_seconds(store, clock) == 0.0
+    clock.advance(dt.timedelta(seconds=90))
+    assert 29 <= job_lag_seconds(store, clock) <= 31
 
 
 def test_ready_is_503_when_migrations_are_behind(sqlite_api: LiveApi) -> None:
@@ -196,3 +217,34 @@ def test_values_the_database_cannot_store_are_422_not_500(live_api: LiveApi) -> 
     entries = admin.get("/api/v1/audit").json()["items"]
     assert entries[0]["route"] == "/api/v1/process-instances"
     assert entries[0]["status"] == nul.status_code
+
+
+@pytest.mark.parametrize("api_settings", [{"max_upload_bytes": 4000}], indirect=True)
+def test_uploads_over_the_upload_limit_are_413(live_api: LiveApi) -> None:
+    from tests.api.test_engine_routes import CHARGE, deploy
+
+    assert len(CHARGE) < 3000
+    assert deploy(live_api, ("charge.bpmn", CHARGE)).status_code == 201
+    padded = CHARGE.replace("</definitions>", "<!--" + "x" * 5000 + "--></definitions>")
+    assert_problem(deploy(live_api, ("big.bpmn", padded)), 413, "payload_too_large")
+
+
+def test_json_log_lines_carry_request_and_instance_ids() -> None:
+    import json
+    import logging
+
+    from caseflow.api.observability import JsonFormatter, instance_id_var, request_id_var
+
+    record = logging.LogRecord("caseflow.api", logging.INFO, __file__, 1, "hello %s", ("x",),
+                               None)
+    request_token = request_id_var.set("req-9")
+    instance_token = instance_id_var.set("inst-3")
+    try:
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(request_token)
+        instance_id_var.reset(instance_token)
+    assert line["message"] == "hello x"
+    assert line["requestId"] == "req-9"
+    assert line["instanceId"] == "inst-3"
+    assert line["level"] == "INFO"

@@ -26,6 +26,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 instance_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "caseflow_instance_id", default=None
 )
+access_log = logging.getLogger("caseflow.api.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -209,7 +210,13 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, noting)
         finally:
+            elapsed = time.perf_counter() - started
             template = route_template(scope) or "(unmatched)"
-            self.metrics.requests.labels(scope["method"], template, str(status)).observe(
-                time.perf_counter() - started
+            self.metrics.requests.labels(scope["method"], template, str(status)).observe(elapsed)
+            client = scope.get("client")
+            access_log.info(
+                "%s %s %s", scope["method"], scope.get("path", ""), status,
+                extra={"method": scope["method"], "path": scope.get("path", ""),
+                       "status": status, "durationMs": round(elapsed * 1000, 2),
+                       "client": client[0] if client else None},
             )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from caseflow.api.observability import Metrics
@@ -92,7 +92,7 @@ def services_for(store: SqlStore, settings: Settings, *, clock: Clock | None = N
     engine = ProcessEngine(store, clock=clock)
     work = WorkService(engine, tenant_id=settings.tenant_id)
     Escalations(work)  # SLA due dates and checks for every task routed
-    return Services(
+    services = Services(
         settings=settings,
         store=store,
         engine=engine,
@@ -101,6 +101,27 @@ def services_for(store: SqlStore, settings: Settings, *, clock: Clock | None = N
         clock=clock,
         dev_secret=server_secret(store, "dev_token", clock),
     )
+    services.metrics.gauge(
+        "caseflow_job_lag_seconds",
+        "How long the oldest due job not being run has waited (0: none waiting)",
+        lambda: job_lag_seconds(store, clock),
+    )
+    return services
+
+
+def job_lag_seconds(store: SqlStore, clock: Clock) -> float:
+    """Seconds since the oldest job that is due and not locked by a live node fell due."""
+    job = schema.job
+    now = clock.now()
+    with store.transaction(read_only=True) as tx:
+        oldest = tx.conn.scalar(
+            select(func.min(job.c.due_at)).where(
+                job.c.due_at <= now,
+                job.c.retries > 0,
+                or_(job.c.lock_expires_at.is_(None), job.c.lock_expires_at < now),
+            )
+        )
+    return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
 
 
 def server_secret(store: SqlStore, name: str, clock: Clock) -> bytes:
