@@ -125,6 +125,13 @@ def test_deployment_create_and_duplicate_filtering(live_api: LiveApi) -> None:
     again = deploy(admin, VERIFY_BPMN).json()
     assert again["deployedProcessDefinitions"] is None  # unchanged: nothing new
     assert again["id"] == body["id"]
+    shown = live_api.operator().get(f"{REST}/deployment/{body['id']}").json()
+    assert (shown["id"], shown["name"]) == (body["id"], "tests")
+    assert shown["deploymentTime"] == body["deploymentTime"]
+    camunda_error(live_api.operator().get(f"{REST}/deployment/nope"), 404,
+                  "InvalidRequestException")
+    camunda_error(live_api.client_as("ana").get(f"{REST}/deployment/{body['id']}"), 403,
+                  "AuthorizationException")
     changed = deploy(admin, VERIFY_BPMN.replace("Review", "Final review")).json()
     assert [d["version"] for d in changed["deployedProcessDefinitions"].values()] == [2]
 

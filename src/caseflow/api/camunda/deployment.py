@@ -16,14 +16,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
-from caseflow.api.camunda.auth import AdminPrincipal, Engine
+from caseflow.api.camunda.auth import AdminPrincipal, Engine, OperatorPrincipal
 from caseflow.api.camunda.common import blocking, check_tenant, link, tenant_out
 from caseflow.api.camunda.errors import CamundaError, CamundaRoute, invalid
 from caseflow.api.camunda.process_definition import definition_json
 from caseflow.api.camunda.values import format_date
 from caseflow.api.services import Services
 from caseflow.errors import CaseflowError, Problem
-from caseflow.runtime.ports import DefinitionRecord
+from caseflow.runtime.ports import DefinitionRecord, DeploymentRecord
 
 router = APIRouter(prefix="/deployment", tags=["camunda-7"], route_class=CamundaRoute)
 
@@ -144,4 +144,28 @@ async def create_deployment(
         "deployedCaseDefinitions": None,
         "deployedDecisionDefinitions": None,
         "deployedDecisionRequirementsDefinitions": None,
+    }
+
+
+def _deployment(services: Services, deployment_id: str) -> DeploymentRecord:
+    with services.store.transaction(read_only=True) as tx:
+        found = tx.deployment_source(deployment_id)
+    if found is None or found.tenant_id != services.settings.tenant_id:
+        raise CamundaError(404, f"Deployment with id '{deployment_id}' does not exist")
+    return found
+
+
+@router.get("/{deployment_id}")
+async def get_deployment(
+    deployment_id: str, request: Request, services: Engine, _: OperatorPrincipal
+) -> dict[str, Any]:
+    """The deployment a create answer links to (operators, as for definitions)."""
+    found = await blocking(_deployment, services, deployment_id)
+    return {
+        "links": [link(request, f"/deployment/{found.id}")],
+        "id": found.id,
+        "name": found.name,
+        "source": None,
+        "deploymentTime": format_date(found.deployed_at),
+        "tenantId": tenant_out(services, found.tenant_id),
     }
