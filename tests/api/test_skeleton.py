@@ -234,3 +234,34 @@ def test_caseflow_serve_refuses_dev_auth_on_postgresql() -> None:
     )
     assert result.returncode == 2
     assert "CASEFLOW_DEV_AUTH_ALLOW_POSTGRES" in result.stderr
+
+
+def test_shutdown_lets_in_flight_requests_end_and_stops_the_executor(tmp_path: Path) -> None:
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'shutdown.db'}"
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    services = services_for(store, Settings(database_url=url, executor=True))
+    server = LiveServer(create_app(services=services))
+    server.start()
+    api = LiveApi(f"http://127.0.0.1:{server.port}", services, "sqlite")
+    answers: list[httpx.Response] = []
+    try:
+        worker = api.operator()
+        executor = services.extras["executor"]
+        poll = {"workerId": "w", "asyncResponseTimeout": 1500,
+                "topics": [{"topicName": "nothing", "lockDuration": 1000}]}
+        waiting = threading.Thread(target=lambda: answers.append(
+            worker.post("/api/v1/external-tasks/fetch-and-lock", json=poll)))
+        waiting.start()
+        time.sleep(0.5)  # the long poll is in flight
+        server.stop()
+        waiting.join(timeout=10)
+        assert [a.status_code for a in answers] == [200]
+        assert answers[0].json() == []
+        assert not any(t.name == "caseflow-executor" for t in threading.enumerate())
+        assert executor.stats.as_dict()["errors"] == 0
+    finally:
+        api.close()
+        store.close()
