@@ -590,3 +590,35 @@ def test_a_deployment_over_the_upload_limit_is_a_413(live_api: LiveApi) -> None:
                           headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert streamed.status_code == 413
     assert live_api.services.engine.definitions("verify") == []
+
+
+def test_running_process_instances_list_suspend_and_delete(live_api: LiveApi) -> None:
+    deploy(live_api.admin(), TIMER_BPMN, "waiting.bpmn")
+    clerk = live_api.client_as("clerk")
+    first = start(clerk, "waiting", "W-1")["id"]
+    second = start(clerk, "waiting", "W-2")["id"]
+    operator = live_api.operator()
+    url = f"{REST}/process-instance"
+    listed = operator.get(url, params={"processDefinitionKey": "waiting"}).json()
+    assert {i["id"] for i in listed} == {first, second}
+    assert [i["id"] for i in operator.get(url, params={"businessKey": "W-2"}).json()] == [second]
+    assert operator.get(f"{url}/count").json() == {"count": 2}
+    assert operator.put(f"{url}/{first}/suspended", json={"suspended": True}).status_code == 204
+    assert operator.get(f"{url}/{first}").json()["suspended"] is True
+    assert [i["id"] for i in operator.get(url, params={"suspended": "true"}).json()] == [first]
+    assert [i["id"] for i in operator.get(url, params={"active": "true"}).json()] == [second]
+    camunda_error(operator.put(f"{url}/{first}/suspended", json={"suspended": True}), 400,
+                  "BadUserRequestException")
+    assert operator.put(f"{url}/{first}/suspended", json={"suspended": False}).status_code == 204
+    camunda_error(operator.put(f"{url}/{first}/suspended", json={}), 400,
+                  "InvalidRequestException")
+    assert operator.delete(f"{url}/{second}", params={"deleteReason": "test"}).status_code == 204
+    assert live_api.services.engine.instance_record(second).status == "TERMINATED"
+    camunda_error(operator.get(f"{url}/{second}"), 404, "InvalidRequestException")
+    assert operator.get(f"{url}/count").json() == {"count": 1}
+    camunda_error(operator.delete(f"{url}/nope"), 404, "InvalidRequestException")
+    camunda_error(operator.get(url, params={"variables": "a_eq_1"}), 400,
+                  "InvalidRequestException")
+    for call in (clerk.get(url), clerk.delete(f"{url}/{first}"),
+                 clerk.put(f"{url}/{first}/suspended", json={"suspended": True})):
+        camunda_error(call, 403, "AuthorizationException")

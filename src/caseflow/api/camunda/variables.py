@@ -1,4 +1,5 @@
-"""Variables of a task and of a process instance: get all, get one, put one, modify.
+"""Variables of a task and of a process instance (get all, get one, put one, modify), and
+the running process instances themselves (list, count, get, suspend/activate, delete).
 
 caseflow's variables live on the process instance (locals belong to inner scopes the
 REST shapes do not name), so a task's variables are its instance's. Who may: a task's
@@ -13,14 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import func, select
 
 from caseflow.api.auth import Principal
-from caseflow.api.camunda.auth import CamundaPrincipal, Engine, forbidden
-from caseflow.api.camunda.common import blocking, json_body
+from caseflow.api.camunda.auth import CamundaPrincipal, Engine, OperatorPrincipal, forbidden
+from caseflow.api.camunda.common import blocking, flag, json_body, page
 from caseflow.api.camunda.errors import CamundaError, CamundaRoute, invalid
 from caseflow.api.camunda.process_definition import instance_json
 from caseflow.api.camunda.values import from_camunda, from_typed, to_camunda, to_typed
 from caseflow.api.services import Services
+from caseflow.engine.state import InstanceRecord
+from caseflow.store import schema
 from caseflow.work.queries import TaskFilter
 
 router = APIRouter(tags=["camunda-7"], route_class=CamundaRoute)
@@ -123,6 +127,83 @@ async def modify_task_variables(
 
 
 # ------------------------------------------------------------------ process instances
+
+
+RUNNING = ("ACTIVE", "SUSPENDED", "ERROR")
+INSTANCE_FILTERS = frozenset(
+    {"processInstanceIds", "businessKey", "processDefinitionKey", "processDefinitionId",
+     "active", "suspended", "firstResult", "maxResults"}
+)
+
+
+def _instances(services: Services, q: dict[str, Any], count: bool) -> Any:
+    """Running instances (Camunda's runtime view) matching ``q``: records, or their count."""
+    unknown = sorted(set(q) - INSTANCE_FILTERS)
+    if unknown:
+        raise invalid(f"unsupported process instance query parameter(s): {unknown}")
+    i = schema.process_instance
+    statuses = ["SUSPENDED"] if flag(q, "suspended") else list(RUNNING)
+    if flag(q, "active"):
+        statuses = [s for s in statuses if s != "SUSPENDED"]
+    where = [i.c.tenant_id == services.settings.tenant_id, i.c.status.in_(statuses)]
+    for name, column in (("businessKey", i.c.business_key),
+                         ("processDefinitionKey", i.c.process_key),
+                         ("processDefinitionId", i.c.definition_id)):
+        if q.get(name) is not None:
+            where.append(column == q[name])
+    if q.get("processInstanceIds"):
+        where.append(i.c.id.in_(str(q["processInstanceIds"]).split(",")))
+    with services.store.transaction(read_only=True) as tx:
+        if count:
+            return int(tx.conn.execute(select(func.count()).select_from(i).where(*where))
+                       .scalar_one())
+        first, limit = page(q)
+        rows = tx.conn.execute(
+            select(i).where(*where).order_by(i.c.started_at.desc(), i.c.id)
+            .offset(first).limit(limit)
+        ).mappings().all()
+    names = InstanceRecord.__dataclass_fields__
+    return [InstanceRecord(**{k: row[k] for k in names if k in row}) for row in rows]
+
+
+@router.get("/process-instance")
+async def list_instances(
+    request: Request, services: Engine, _: OperatorPrincipal
+) -> list[dict[str, Any]]:
+    found = await blocking(_instances, services, dict(request.query_params), False)
+    return [instance_json(request, services, record, None) for record in found]
+
+
+@router.get("/process-instance/count")
+async def count_instances(
+    request: Request, services: Engine, _: OperatorPrincipal
+) -> dict[str, int]:
+    q = {k: v for k, v in request.query_params.items() if k not in ("firstResult", "maxResults")}
+    return {"count": await blocking(_instances, services, q, True)}
+
+
+@router.put("/process-instance/{instance_id}/suspended", status_code=204)
+async def suspend_or_activate(
+    instance_id: str, request: Request, services: Engine, principal: OperatorPrincipal
+) -> Response:
+    body = await json_body(request, required=True)
+    if not isinstance(body.get("suspended"), bool):
+        raise invalid("'suspended' must be true or false")
+    await blocking(_readable_instance, services, principal, instance_id)
+    action = services.engine.suspend if body["suspended"] else services.engine.resume
+    await blocking(action, instance_id)
+    return Response(status_code=204)
+
+
+@router.delete("/process-instance/{instance_id}", status_code=204)
+async def delete_instance(
+    instance_id: str, request: Request, services: Engine, principal: OperatorPrincipal
+) -> Response:
+    """Camunda's delete is caseflow's terminate: the instance ends, its rows stay."""
+    await blocking(_readable_instance, services, principal, instance_id)
+    reason = request.query_params.get("deleteReason") or "deleted through /engine-rest"
+    await blocking(services.engine.terminate, instance_id, reason)
+    return Response(status_code=204)
 
 
 @router.get("/process-instance/{instance_id}")
