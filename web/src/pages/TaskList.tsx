@@ -173,9 +173,9 @@ export function TaskListPage(props: { me: Me }) {
           <span>{t("tasks.search")}</span>
           <input type="search" name="search" value={searchText} onInput={(event) => setSearchText((event.target as HTMLInputElement).value)} />
         </label>
-        <label class="field">
-          <span>{t("tasks.queue")}</span>
-          <select name="queue" value={filters.queue} onChange={(event) => update({ queue: (event.target as HTMLSelectElement).value })}>
+        <div class="field">
+          <label for="filter-queue">{t("tasks.queue")}</label>
+          <select id="filter-queue" name="queue" value={filters.queue} onChange={(event) => update({ queue: (event.target as HTMLSelectElement).value })}>
             <option value="">{t("common.any")}</option>
             {queues.map((queue) => (
               <option value={queue.id} key={queue.id}>
@@ -183,25 +183,25 @@ export function TaskListPage(props: { me: Me }) {
               </option>
             ))}
           </select>
-        </label>
-        <label class="field">
-          <span>{t("tasks.priorityMin")}</span>
-          <select name="priorityMin" value={filters.priorityMin} onChange={(event) => update({ priorityMin: (event.target as HTMLSelectElement).value })}>
+        </div>
+        <div class="field">
+          <label for="filter-priorityMin">{t("tasks.priorityMin")}</label>
+          <select id="filter-priorityMin" name="priorityMin" value={filters.priorityMin} onChange={(event) => update({ priorityMin: (event.target as HTMLSelectElement).value })}>
             <option value="">{t("common.any")}</option>
             <option value="75">≥ 75</option>
             <option value="50">≥ 50</option>
             <option value="25">≥ 25</option>
           </select>
-        </label>
-        <label class="field">
-          <span>{t("tasks.due")}</span>
-          <select name="due" value={filters.due} onChange={(event) => update({ due: (event.target as HTMLSelectElement).value })}>
+        </div>
+        <div class="field">
+          <label for="filter-due">{t("tasks.due")}</label>
+          <select id="filter-due" name="due" value={filters.due} onChange={(event) => update({ due: (event.target as HTMLSelectElement).value })}>
             <option value="">{t("common.any")}</option>
             <option value="overdue">{t("tasks.due.overdue")}</option>
             <option value="today">{t("tasks.due.today")}</option>
             <option value="week">{t("tasks.due.week")}</option>
           </select>
-        </label>
+        </div>
         <label class="field">
           <span>{t("tasks.process")}</span>
           <input name="processKey" value={filters.processKey} onChange={(event) => update({ processKey: (event.target as HTMLInputElement).value.trim() })} />
