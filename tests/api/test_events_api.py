@@ -228,3 +228,14 @@ def test_a_server_with_the_executor_delivers_webhooks_itself(
     while not receiver.received and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [r.envelope["instanceId"] for r in receiver.received] == [case.id]
+
+
+def test_the_outbox_lag_is_a_metric(live_api: LiveApi) -> None:
+    dispatcher = Dispatcher(live_api.services.store, node_id="test")
+    dispatcher.run_once()  # the fan-out consumer exists from here
+    live_api.services.engine.deploy(ONE_TASK)
+    live_api.services.engine.start("intake")
+    text = live_api.anonymous().get("/metrics").text
+    lag = [line for line in text.splitlines() if line.startswith("caseflow_outbox_lag_events")]
+    assert lag and float(lag[0].split()[-1]) >= 3  # started, task created, step assigned
+    assert "caseflow_webhook_deliveries_pending" in text

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 
 from caseflow.clock import Clock, SystemClock
 from caseflow.events import log
@@ -439,14 +439,23 @@ class Dispatcher:
 
 
 def consumer_lag(tx: SqlTransaction) -> dict[str, int]:
-    found = {}
-    for name, position, _ in log.consumers(tx):
-        found[name] = len(log.read_after(tx, position, 100_000))
-    return found
+    """Events each consumer has yet to take."""
+    return {name: log.backlog(tx, position)[0] for name, position, _ in log.consumers(tx)}
+
+
+def delivery_backlog(tx: SqlTransaction, now: datetime) -> tuple[int, float]:
+    """PENDING webhook deliveries and the age in seconds of the oldest (0 when none)."""
+    row = tx.conn.execute(
+        select(func.count(), func.min(D.c.created_at)).where(D.c.status == "PENDING")
+    ).one()
+    oldest = row[1]
+    return int(row[0]), 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
 
 
 def _sink_consumer(sink: Sink) -> str:
     return f"sink:{sink.name}"
 
 
-__all__ = ["DispatchStats", "Dispatcher", "DispatcherConfig", "consumer_lag"]
+__all__ = [
+    "DispatchStats", "Dispatcher", "DispatcherConfig", "consumer_lag", "delivery_backlog",
+]

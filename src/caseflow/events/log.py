@@ -215,6 +215,17 @@ def consumers(tx: SqlTransaction) -> list[tuple[str, Position, datetime]]:
     return [(r[0], Position(int(r[1]), int(r[2])), r[3]) for r in rows]
 
 
+def backlog(tx: SqlTransaction, after: Position) -> tuple[int, datetime | None]:
+    """How many events lie after ``after`` (final or not yet) and when the oldest of them
+    happened: a consumer's lag, for metrics."""
+    if tx.store.is_postgres:
+        where = tuple_(E.c.xid, E.c.seq) > tuple_(after.xid, after.seq)
+    else:
+        where = E.c.seq > after.seq
+    row = tx.conn.execute(select(func.count(), func.min(E.c.occurred_at)).where(where)).one()
+    return int(row[0]), row[1]
+
+
 # --- retention ---------------------------------------------------------------------------
 
 
@@ -237,6 +248,7 @@ __all__ = [
     "LoggedEvent",
     "Position",
     "advance_consumer",
+    "backlog",
     "consumers",
     "ensure_consumer",
     "head",

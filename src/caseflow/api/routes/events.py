@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Annotated
 
@@ -31,11 +30,16 @@ from caseflow.api.auth import CurrentPrincipal, OperatorPrincipal, Principal
 from caseflow.api.problems import ApiProblem
 from caseflow.api.services import Services, get_services
 from caseflow.errors import Forbidden, NotFound
-from caseflow.events.dispatcher import Dispatcher, DispatcherConfig, consumer_lag
+from caseflow.events import log
+from caseflow.events.dispatcher import (
+    FAN_OUT,
+    Dispatcher,
+    DispatcherConfig,
+    consumer_lag,
+    delivery_backlog,
+)
 from caseflow.events.hub import EventHub
 from caseflow.events.log import LoggedEvent
-
-log = logging.getLogger("caseflow.events")
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -51,6 +55,7 @@ def event_delivery(app: FastAPI, services: Services) -> Iterator[None]:
     hub = EventHub(services.store)
     hub.start()
     services.extras[HUB] = hub
+    _outbox_gauges(services)
     dispatcher = None
     if services.settings.executor:
         from caseflow.events.sinks import sink_from_url
@@ -74,6 +79,41 @@ def event_delivery(app: FastAPI, services: Services) -> Iterator[None]:
         if dispatcher is not None:
             dispatcher.stop(services.settings.shutdown_grace_seconds)
         hub.stop()
+
+
+def _outbox_gauges(services: Services) -> None:
+    """Outbox lag for /metrics, read at scrape time (one small query each)."""
+    store, clock = services.store, services.clock
+
+    def fan_out() -> tuple[int, float] | None:
+        with store.transaction(read_only=True) as tx:
+            found = {name: p for name, p, _ in log.consumers(tx)}.get(FAN_OUT)
+            if found is None:
+                return None
+            count, oldest = log.backlog(tx, found)
+        age = 0.0 if oldest is None else max(0.0, (clock.now() - oldest).total_seconds())
+        return count, age
+
+    def deliveries() -> tuple[int, float]:
+        with store.transaction(read_only=True) as tx:
+            return delivery_backlog(tx, clock.now())
+
+    def part(read: Callable[[], tuple[int, float] | None], at: int) -> Callable[[], float | None]:
+        def value() -> float | None:
+            found = read()
+            return None if found is None else float(found[at])
+
+        return value
+
+    metrics = services.metrics
+    metrics.gauge("caseflow_outbox_lag_events",
+                  "Outbox events the webhook fan-out has yet to take", part(fan_out, 0))
+    metrics.gauge("caseflow_outbox_lag_seconds",
+                  "Age of the oldest outbox event the fan-out has yet to take", part(fan_out, 1))
+    metrics.gauge("caseflow_webhook_deliveries_pending",
+                  "Webhook deliveries not yet delivered (nor dead)", part(deliveries, 0))
+    metrics.gauge("caseflow_webhook_delivery_lag_seconds",
+                  "Age of the oldest pending webhook delivery", part(deliveries, 1))
 
 
 def _hub(services: Services) -> EventHub:
