@@ -148,7 +148,7 @@ export function DashboardsPage() {
                   { label: t("dash.completedWeek"), data: userRows.map((row) => num(row, "completedLastWeek", "completed7d", "completed")), backgroundColor: COLORS[3] },
                 ],
               },
-              options: { indexAxis: "y", scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+              options: { indexAxis: "y", scales: { x: { beginAtZero: true, ticks: { precision: 0 } }, y: { ticks: { autoSkip: false } } } },
             }}
           />
         </Section>
