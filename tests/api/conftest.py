@@ -11,6 +11,8 @@ Fixtures
                  endpoint test so each runs on both databases.
 ``sqlite_api``   The same on SQLite only (for what does not depend on the database, like
                  the schemathesis run).
+``postgres_api`` The same on PostgreSQL only (mark the test ``postgres``): for what only
+                 PostgreSQL has (triggers, row-level security).
 
 On a :class:`LiveApi`:
 
