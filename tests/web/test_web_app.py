@@ -122,7 +122,7 @@ def test_a_case_goes_from_deployment_to_completion_in_the_browser(
     page.goto("/app/tasks")
     page.get_by_label("Hàng đợi").select_option(QUEUE)
     page.locator("tr[data-task-id]").first.wait_for()
-    screenshot(page, "task-list")
+    screenshot(page, "task-list-queue")
     assert axe_violations(page) == []
     page.get_by_role("button", name="Nhận việc tiếp theo").click()
     page.wait_for_url(re.compile(r"/app/tasks/[^/]+$"))
@@ -228,6 +228,7 @@ def test_the_task_list_works_from_the_keyboard_in_both_languages(
     page.goto("/app/tasks")
     page.get_by_role("heading", name="Danh sách công việc").wait_for()
     page.locator("tr[data-task-id]").first.wait_for()
+    screenshot(page, "task-list")
 
     # the first Tab reaches the skip link, which takes focus past the navigation
     page.keyboard.press("Tab")

@@ -59,7 +59,7 @@ export function App() {
   const nav = [
     { href: "/app/tasks", label: t("nav.tasks"), show: true },
     { href: "/app/monitoring/definitions", label: t("nav.monitoring"), show: me.isOperator || me.isAdmin },
-    { href: "/app/dashboards", label: t("nav.dashboards"), show: true },
+    { href: "/app/dashboards", label: t("nav.dashboards"), show: me.isOperator || me.isAdmin },
     { href: "/app/admin", label: t("nav.admin"), show: me.isAdmin },
   ];
   const section = path.split("/")[2] ?? "tasks";
