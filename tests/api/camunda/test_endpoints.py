@@ -337,12 +337,14 @@ def test_claim_unclaim_delegate_resolve_complete(live_api: LiveApi) -> None:
     done = ana.post(f"{url}/complete", json={
         "variables": {"approved": {"value": True, "type": "Boolean"}},
         "withVariablesInReturn": True,
-    })
+    }, headers={"Idempotency-Key": "complete-1"})
     assert done.status_code == 200, done.text
     returned = done.json()
     assert returned["approved"] == {"type": "Boolean", "value": True, "valueInfo": {}}
     assert returned["checkedBy"]["value"] == "carl"
     assert live_api.services.engine.instance(instance).active_elements == ["waitPayment"]
+    retried = ana.post(f"{url}/complete", json={}, headers={"Idempotency-Key": "complete-1"})
+    assert retried.status_code == 204  # a retry of the same completion changes nothing
     camunda_error(ana.post(f"{url}/complete", json={}), 400, "BadUserRequestException")
     camunda_error(ana.post(f"{REST}/task/nope/claim", json={}), 404, "InvalidRequestException")
 

@@ -272,7 +272,13 @@ async def complete(
     variables = from_camunda(body.get("variables"))
     with_variables = flag(body, "withVariablesInReturn")
     task = await blocking(services.work.task, principal.user_id, task_id)
-    await blocking(services.work.complete, principal.user_id, task_id, variables)
+    await blocking(
+        services.work.complete,
+        principal.user_id,
+        task_id,
+        variables,
+        idempotency_key=request.headers.get("idempotency-key") or None,
+    )
     if not with_variables:
         return Response(status_code=204)
     return to_camunda(await blocking(services.engine.variables, task.instance_id))
