@@ -25,23 +25,29 @@ interface Resource {
   path: string;
   columns: Array<{ name: string; label: MessageKey }>;
   fields: Field[];
+  /** Lists that need a filter first (a user's grants): the list address for its value. */
+  filter?: { name: string; label: MessageKey; list: (value: string) => string };
   deactivate?: (row: Row) => string | null;
+  remove?: (row: Row) => string | null;
 }
+
+const enc = (value: unknown) => encodeURIComponent(String(value));
 
 const RESOURCES: Resource[] = [
   {
     tab: "departments", title: "admin.departments", path: "/departments",
     columns: [{ name: "code", label: "admin.code" }, { name: "name", label: "admin.name" }, { name: "parentId", label: "admin.parent" }, { name: "active", label: "admin.active" }],
-    fields: [{ name: "code", label: "admin.code", required: true }, { name: "name", label: "admin.name", required: true }, { name: "parentId", label: "admin.parent" }, { name: "description", label: "admin.description" }],
+    fields: [{ name: "code", label: "admin.code", required: true }, { name: "name", label: "admin.name", required: true }, { name: "parent", label: "admin.parent" }, { name: "description", label: "admin.description" }],
+    deactivate: (row) => (row.active === false ? null : `/departments/${enc(row.code)}`),
   },
   {
     tab: "users", title: "admin.users", path: "/users",
     columns: [{ name: "id", label: "admin.userId" }, { name: "name", label: "admin.name" }, { name: "email", label: "admin.email" }, { name: "departmentId", label: "admin.department" }, { name: "experienceLevel", label: "admin.experience" }, { name: "active", label: "admin.active" }],
     fields: [
-      { name: "id", label: "admin.userId", required: true }, { name: "name", label: "admin.name", required: true }, { name: "email", label: "admin.email" },
-      { name: "departmentId", label: "admin.department" }, { name: "experienceLevel", label: "admin.experience", type: "number" },
+      { name: "userId", label: "admin.userId", required: true }, { name: "name", label: "admin.name", required: true }, { name: "email", label: "admin.email" },
+      { name: "department", label: "admin.department" }, { name: "experienceLevel", label: "admin.experience", type: "number" },
     ],
-    deactivate: (row) => (row.active === false ? null : `/users/${encodeURIComponent(String(row.id))}/deactivate`),
+    deactivate: (row) => (row.active === false ? null : `/users/${enc(row.id)}/deactivate`),
   },
   {
     tab: "roles", title: "admin.roles", path: "/roles",
@@ -49,39 +55,43 @@ const RESOURCES: Resource[] = [
     fields: [
       { name: "code", label: "admin.code", required: true }, { name: "name", label: "admin.name", required: true },
       { name: "type", label: "admin.type", type: "select", options: ["CUSTOM", "DEPARTMENT", "SYSTEM"] },
-      { name: "departmentId", label: "admin.department" }, { name: "queueId", label: "admin.queue" }, { name: "canManage", label: "admin.canManage", type: "checkbox" },
+      { name: "department", label: "admin.department" }, { name: "queue", label: "admin.queue" }, { name: "canManage", label: "admin.canManage", type: "checkbox" },
     ],
   },
   {
     tab: "grants", title: "admin.grants", path: "/grants",
+    filter: { name: "userId", label: "admin.userId", list: (user) => `/users/${enc(user)}/grants` },
     columns: [{ name: "userId", label: "admin.userId" }, { name: "roleId", label: "admin.role" }, { name: "validFrom", label: "admin.validFrom" }, { name: "validUntil", label: "admin.validUntil" }, { name: "isPrimary", label: "admin.primary" }],
     fields: [
-      { name: "userId", label: "admin.userId", required: true }, { name: "roleId", label: "admin.role", required: true },
+      { name: "userId", label: "admin.userId", required: true }, { name: "role", label: "admin.role", required: true },
       { name: "validFrom", label: "admin.validFrom", type: "datetime-local" }, { name: "validUntil", label: "admin.validUntil", type: "datetime-local" },
-      { name: "isPrimary", label: "admin.primary", type: "checkbox" },
+      { name: "primary", label: "admin.primary", type: "checkbox" },
     ],
+    remove: (row) => `/grants/${enc(row.id)}`,
   },
   {
     tab: "queues", title: "admin.queues", path: "/queues",
     columns: [{ name: "name", label: "admin.name" }, { name: "type", label: "admin.type" }, { name: "departmentId", label: "admin.department" }, { name: "maxCapacity", label: "admin.capacity" }, { name: "slaMinutes", label: "admin.slaMinutes" }, { name: "active", label: "admin.active" }],
     fields: [
       { name: "name", label: "admin.name", required: true }, { name: "type", label: "admin.type", type: "select", options: ["STANDARD", "PRIORITY", "SPECIALIZED", "OVERFLOW"] },
-      { name: "departmentId", label: "admin.department" }, { name: "maxCapacity", label: "admin.capacity", type: "number" }, { name: "slaMinutes", label: "admin.slaMinutes", type: "number" },
+      { name: "department", label: "admin.department" }, { name: "maxCapacity", label: "admin.capacity", type: "number" }, { name: "slaMinutes", label: "admin.slaMinutes", type: "number" },
+      { name: "description", label: "admin.description" },
     ],
   },
   {
     tab: "assignments", title: "admin.assignments", path: "/queue-assignments",
     columns: [{ name: "queueId", label: "admin.queue" }, { name: "roleId", label: "admin.role" }, { name: "strategy", label: "admin.strategy" }, { name: "autoAssign", label: "admin.autoAssign" }, { name: "maxTasksPerUser", label: "admin.maxPerUser" }],
     fields: [
-      { name: "queueId", label: "admin.queue", required: true }, { name: "roleId", label: "admin.role", required: true },
+      { name: "queue", label: "admin.queue", required: true }, { name: "role", label: "admin.role", required: true },
       { name: "strategy", label: "admin.strategy", type: "select", options: ["ROUND_ROBIN", "LEAST_LOADED", "SKILL_BASED", "PRIORITY_WEIGHTED"] },
       { name: "autoAssign", label: "admin.autoAssign", type: "checkbox" }, { name: "maxTasksPerUser", label: "admin.maxPerUser", type: "number" },
     ],
   },
   {
     tab: "calendars", title: "admin.calendars", path: "/calendars",
-    columns: [{ name: "id", label: "admin.code" }, { name: "name", label: "admin.name" }, { name: "timezone", label: "admin.timezone" }, { name: "country", label: "admin.country" }],
-    fields: [{ name: "id", label: "admin.code", required: true }, { name: "name", label: "admin.name", required: true }, { name: "timezone", label: "admin.timezone" }, { name: "country", label: "admin.country" }],
+    columns: [{ name: "name", label: "admin.name" }, { name: "zone", label: "admin.timezone" }, { name: "holidayCountry", label: "admin.country" }, { name: "description", label: "admin.description" }],
+    fields: [{ name: "name", label: "admin.name", required: true }, { name: "zone", label: "admin.timezone" }, { name: "holidayCountry", label: "admin.country" }, { name: "description", label: "admin.description" }],
+    remove: (row) => `/calendars/${enc(row.id)}`,
   },
 ];
 
@@ -275,11 +285,28 @@ function cell(value: unknown): string {
 function ResourcePanel(props: { resource: Resource }) {
   const { resource } = props;
   const [error, setError] = useState<unknown>(null);
-  const list = useLoad(() => api.get<Page<Row> | Row[]>(resource.path, { size: 500 }), [resource.path]);
+  const [filterValue, setFilterValue] = useState("");
+  const listPath = resource.filter ? (filterValue ? resource.filter.list(filterValue) : null) : resource.path;
+  const list = useLoad(
+    () => (listPath ? api.get<Page<Row> | Row[]>(listPath, resource.filter ? undefined : { size: 500 }) : Promise.resolve([])),
+    [listPath],
+  );
   const rows = itemsOf(list.data);
   return (
     <>
       <Section title={t(resource.title)}>
+        {resource.filter && (
+          <form
+            class="inline-form"
+            onSubmit={(event) => {
+              event.preventDefault();
+              setFilterValue(String(new FormData(event.currentTarget as HTMLFormElement).get("filter") ?? "").trim());
+            }}
+          >
+            <label class="field"><span>{t(resource.filter.label)}</span><input name="filter" /></label>
+            <button type="submit">{t("common.search")}</button>
+          </form>
+        )}
         <ErrorNote error={list.error} />
         <div class="table-wrap">
           <table>
@@ -299,13 +326,13 @@ function ResourcePanel(props: { resource: Resource }) {
                     <td>
                       {deactivate && (
                         <button type="button" onClick={async () => {
-                          try { await api.post(deactivate); list.reload(); } catch (failure) { setError(failure); }
+                          try { await (resource.tab === "departments" ? api.del(deactivate) : api.post(deactivate)); list.reload(); } catch (failure) { setError(failure); }
                         }}>{t("admin.deactivate")}</button>
                       )}
-                      {!resource.deactivate && row.id !== undefined && (
+                      {resource.remove?.(row) && (
                         <button type="button" class="danger" onClick={async () => {
                           if (!confirm(t("admin.confirmDelete"))) return;
-                          try { await api.del(`${resource.path}/${encodeURIComponent(String(row.id))}`); list.reload(); } catch (failure) { setError(failure); }
+                          try { await api.del(resource.remove!(row)!); list.reload(); } catch (failure) { setError(failure); }
                         }}>{t("admin.delete")}</button>
                       )}
                     </td>
