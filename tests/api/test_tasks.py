@@ -217,21 +217,21 @@ def test_claim_next_in_the_callers_queues(live_api: LiveApi) -> None:
 
 def test_a_grant_that_ends_stops_seeing_and_claiming(live_api: LiveApi) -> None:
     setup(live_api)
-    work = api_work = live_api.services.work
-    now = live_api.services.clock.now()
-    work.create_user("tam", "Tam")
-    # an old grant, long over, and a fresh one ending in a second
-    work.grant("tam", "lawyers", by="admin", valid_from=now - dt.timedelta(days=9),
-               valid_until=now - dt.timedelta(days=1))
-    api_work.grant("tam", "clerks", by="admin", valid_until=now + dt.timedelta(seconds=1.5))
+    work = live_api.services.work
     task_id = start(live_api)
     legal = start(live_api, "legal_case")
+    work.create_user("tam", "Tam")
+    now = live_api.services.clock.now()
+    # an old grant, long over, and a fresh one ending in a few seconds
+    work.grant("tam", "lawyers", by="admin", valid_from=now - dt.timedelta(days=9),
+               valid_until=now - dt.timedelta(days=1))
+    ends = now + dt.timedelta(seconds=4)
+    work.grant("tam", "clerks", by="admin", valid_until=ends)
     tam = live_api.client_as("tam")
     assert ids(tam.get("/api/v1/tasks")) == [task_id]
     assert_problem(tam.get(f"/api/v1/tasks/{legal}"), 403, "forbidden")
     assert_problem(tam.post(f"/api/v1/tasks/{legal}/claim"), 403, "forbidden")
-    time.sleep(max(0.0, (now + dt.timedelta(seconds=1.6) - live_api.services.clock.now())
-                   .total_seconds()))
+    time.sleep(max(0.0, (ends - live_api.services.clock.now()).total_seconds() + 0.1))
     assert ids(tam.get("/api/v1/tasks")) == []
     assert_problem(tam.get(f"/api/v1/tasks/{task_id}"), 403, "forbidden")
     assert_problem(tam.post(f"/api/v1/tasks/{task_id}/claim"), 403, "forbidden")

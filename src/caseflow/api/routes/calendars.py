@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from caseflow.api.auth import AdminPrincipal, CurrentPrincipal
 from caseflow.api.models import CamelModel
 from caseflow.api.problems import ApiProblem
+from caseflow.api.routes.fields import ONE_LINE, Key, Name, Text
 from caseflow.api.services import Services, get_services
 from caseflow.errors import NotFound
 from caseflow.runtime.process_engine import new_id
@@ -36,19 +37,22 @@ from caseflow.time.calendar import (
 router = APIRouter(prefix="/calendars", tags=["calendars"])
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-Hours = Annotated[list[Annotated[str, Field(max_length=11)]], Field(max_length=24)]
+Span = Annotated[str, Field(max_length=11, pattern=ONE_LINE)]  # "08:00-12:00"
+Hours = Annotated[list[Span], Field(max_length=24)]
 
 
 class CalendarIn(CamelModel):
-    name: Annotated[str, Field(min_length=1, max_length=255)]
-    zone: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Ho_Chi_Minh"
+    name: Name
+    zone: Annotated[str, Field(min_length=1, max_length=64, pattern=ONE_LINE)] = (
+        "Asia/Ho_Chi_Minh"
+    )
     weekly_hours: dict[
         Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], Hours
     ] = Field(description='{"mon": ["08:00-12:00", "13:00-17:00"], ...}')
     makeup_hours: Hours | None = None
-    holiday_country: Annotated[str, Field(min_length=2, max_length=3)] | None = None
-    holiday_subdivision: Annotated[str, Field(max_length=16)] | None = None
-    description: Annotated[str, Field(max_length=4000)] | None = None
+    holiday_country: Annotated[str, Field(pattern=r"^[A-Z]{2,3}$")] | None = None
+    holiday_subdivision: Annotated[str, Field(max_length=16, pattern=ONE_LINE)] | None = None
+    description: Text | None = None
 
 
 class CalendarOut(CamelModel):
@@ -67,7 +71,7 @@ class CalendarOut(CamelModel):
 class OverrideIn(CamelModel):
     kind: Literal["HOLIDAY", "WORKING_DAY"]
     hours: Hours | None = None
-    reason: Annotated[str, Field(max_length=1000)] = ""
+    reason: Text = ""
 
 
 class OverrideOut(CamelModel):
@@ -117,14 +121,14 @@ def _override_out(record: cs.OverrideRecord) -> OverrideOut:
     )
 
 
-def _record(services: Services, tx: SqlTransaction, calendar_id: str) -> cs.CalendarRecord:
+def _record(services: Services, tx: SqlTransaction, calendar_id: Key) -> cs.CalendarRecord:
     found = cs.get_calendar(tx, calendar_id, services.settings.tenant_id)
     if found is None:
         raise NotFound("calendar", calendar_id)
     return found
 
 
-def _save(services: Services, calendar_id: str, body: CalendarIn, created: dt.datetime | None
+def _save(services: Services, calendar_id: Key, body: CalendarIn, created: dt.datetime | None
           ) -> cs.CalendarRecord:
     now = services.clock.now()
     record = cs.CalendarRecord(
@@ -155,20 +159,20 @@ def create_calendar(body: CalendarIn, principal: AdminPrincipal, services: Servi
 
 
 @router.get("/{calendar_id}", response_model=CalendarOut, response_model_by_alias=True)
-def get_calendar(calendar_id: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def get_calendar(calendar_id: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     return _out(services.calendars.read(lambda tx: _record(services, tx, calendar_id)))
 
 
 @router.put("/{calendar_id}", response_model=CalendarOut, response_model_by_alias=True)
 def replace_calendar(
-    calendar_id: str, body: CalendarIn, principal: AdminPrincipal, services: ServicesDep
+    calendar_id: Key, body: CalendarIn, principal: AdminPrincipal, services: ServicesDep
 ) -> Any:
     existing = services.calendars.read(lambda tx: _record(services, tx, calendar_id))
     return _out(_save(services, calendar_id, body, existing.created_at))
 
 
 @router.delete("/{calendar_id}", status_code=204)
-def delete_calendar(calendar_id: str, principal: AdminPrincipal, services: ServicesDep) -> Response:
+def delete_calendar(calendar_id: Key, principal: AdminPrincipal, services: ServicesDep) -> Response:
     """Delete a calendar and its overrides (409 while a queue's SLA is counted in it)."""
     try:
         gone = services.calendars.write(
@@ -185,7 +189,7 @@ def delete_calendar(calendar_id: str, principal: AdminPrincipal, services: Servi
     "/{calendar_id}/overrides", response_model=list[OverrideOut], response_model_by_alias=True
 )
 def list_overrides(
-    calendar_id: str,
+    calendar_id: Key,
     principal: CurrentPrincipal,
     services: ServicesDep,
     first: Annotated[dt.date | None, Query(alias="from")] = None,
@@ -204,7 +208,7 @@ def list_overrides(
     "/{calendar_id}/overrides/{day}", response_model=OverrideOut, response_model_by_alias=True
 )
 def set_override(
-    calendar_id: str, day: dt.date, body: OverrideIn, principal: AdminPrincipal,
+    calendar_id: Key, day: dt.date, body: OverrideIn, principal: AdminPrincipal,
     services: ServicesDep,
 ) -> Any:
     """Make ``day`` a holiday, or a working day (with ``hours``, else the calendar's usual
@@ -228,7 +232,7 @@ def set_override(
 
 @router.delete("/{calendar_id}/overrides/{day}", status_code=204)
 def delete_override(
-    calendar_id: str, day: dt.date, principal: AdminPrincipal, services: ServicesDep
+    calendar_id: Key, day: dt.date, principal: AdminPrincipal, services: ServicesDep
 ) -> Response:
     tenant = services.settings.tenant_id
     if not services.calendars.write(lambda tx: cs.delete_override(tx, calendar_id, day, tenant)):
@@ -238,7 +242,7 @@ def delete_override(
 
 @router.post("/{calendar_id}/due-date", response_model=DueDateOut, response_model_by_alias=True)
 def due_date(
-    calendar_id: str, body: DueDateIn, principal: CurrentPrincipal, services: ServicesDep
+    calendar_id: Key, body: DueDateIn, principal: CurrentPrincipal, services: ServicesDep
 ) -> Any:
     """When ``hours`` of working time (or ``days`` working days) from ``from`` end, in
     this calendar with its holidays and overrides."""

@@ -13,13 +13,14 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime, Field
 from sqlalchemy.exc import IntegrityError
 
 from caseflow.api.auth import AdminPrincipal, CurrentPrincipal
 from caseflow.api.models import CamelModel
 from caseflow.api.problems import ApiProblem
+from caseflow.api.routes.fields import ONE_LINE, Key, Name, Text
 from caseflow.api.services import Services, get_services
 from caseflow.work.model import (
     Department,
@@ -38,8 +39,6 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 X = TypeVar("X")
 
 Code = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._@:-]+$")]
-Name = Annotated[str, Field(min_length=1, max_length=255)]
-Text = Annotated[str, Field(max_length=4000)]
 
 
 def _checked(body: Callable[[], X], what: str) -> X:
@@ -103,12 +102,12 @@ class UserIn(CamelModel):
     name: Name
     department: Code | None = None
     experience_level: int = Field(default=1, ge=1, le=4)
-    email: Annotated[str, Field(max_length=255)] | None = None
+    email: Annotated[str, Field(max_length=255, pattern=ONE_LINE)] | None = None
 
 
 class UserPatch(CamelModel):
     name: Name | None = None
-    email: Annotated[str, Field(max_length=255)] | None = None
+    email: Annotated[str, Field(max_length=255, pattern=ONE_LINE)] | None = None
     department: Code | None = None
     experience_level: int | None = Field(default=None, ge=1, le=4)
 
@@ -275,7 +274,7 @@ class RuleIn(CamelModel):
     queue: Code
     process_key: Name | None = None
     element_id: Name | None = None
-    condition: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+    condition: Annotated[str, Field(min_length=1, max_length=4000, pattern=ONE_LINE)] | None = None
     position: int | None = Field(default=None, ge=0, le=1_000_000)
     priority: int | None = Field(default=None, ge=0, le=100)
 
@@ -305,7 +304,7 @@ def create_department(body: DepartmentIn, principal: AdminPrincipal, services: S
 @router.get(
     "/departments/{code}", response_model=DepartmentOut, response_model_by_alias=True
 )
-def get_department(code: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def get_department(code: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     return _out(DepartmentOut, services.work.department(code))
 
 
@@ -313,7 +312,7 @@ def get_department(code: str, principal: CurrentPrincipal, services: ServicesDep
     "/departments/{code}", response_model=DepartmentOut, response_model_by_alias=True
 )
 def update_department(
-    code: str, body: DepartmentPatch, principal: AdminPrincipal, services: ServicesDep
+    code: Key, body: DepartmentPatch, principal: AdminPrincipal, services: ServicesDep
 ) -> Any:
     changes = _given(body)
     if changes.get("name", "") is None or changes.get("active", False) is None:
@@ -324,7 +323,7 @@ def update_department(
 
 
 @router.delete("/departments/{code}", status_code=204)
-def deactivate_department(code: str, principal: AdminPrincipal, services: ServicesDep) -> Response:
+def deactivate_department(code: Key, principal: AdminPrincipal, services: ServicesDep) -> Response:
     """Departments are kept for the record: deleting one deactivates it."""
     services.work.update_department(code, active=False)
     return Response(status_code=204)
@@ -348,13 +347,13 @@ def create_user(body: UserIn, principal: AdminPrincipal, services: ServicesDep) 
 
 
 @router.get("/users/{user_id}", response_model=UserOut, response_model_by_alias=True)
-def get_user(user_id: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def get_user(user_id: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     return _out(UserOut, services.work.user(user_id))
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, response_model_by_alias=True)
 def update_user(
-    user_id: str, body: UserPatch, principal: AdminPrincipal, services: ServicesDep
+    user_id: Key, body: UserPatch, principal: AdminPrincipal, services: ServicesDep
 ) -> Any:
     changes = _given(body)
     level = changes.pop("experience_level", None)
@@ -372,7 +371,7 @@ def update_user(
     "/users/{user_id}/deactivate", response_model=Deactivated, response_model_by_alias=True
 )
 def deactivate_user(
-    user_id: str, principal: AdminPrincipal, services: ServicesDep,
+    user_id: Key, principal: AdminPrincipal, services: ServicesDep,
     body: Deactivation | None = None,
 ) -> Any:
     """Deactivate a user; their unfinished tasks go back to their queues (or owners)."""
@@ -383,7 +382,7 @@ def deactivate_user(
 
 
 @router.post("/users/{user_id}/activate", response_model=UserOut, response_model_by_alias=True)
-def activate_user(user_id: str, principal: AdminPrincipal, services: ServicesDep) -> Any:
+def activate_user(user_id: Key, principal: AdminPrincipal, services: ServicesDep) -> Any:
     services.work.activate_user(user_id)
     return _out(UserOut, services.work.user(user_id))
 
@@ -392,7 +391,7 @@ def activate_user(user_id: str, principal: AdminPrincipal, services: ServicesDep
     "/users/{user_id}/grants", response_model=list[GrantOut], response_model_by_alias=True
 )
 def user_grants(
-    user_id: str, principal: CurrentPrincipal, services: ServicesDep, all: bool = False
+    user_id: Key, principal: CurrentPrincipal, services: ServicesDep, all: bool = False
 ) -> Any:
     """The user's grants valid now (``all=true``: every grant, ended ones too); the user
     themselves or an admin."""
@@ -405,14 +404,14 @@ def user_grants(
 @router.get(
     "/users/{user_id}/skills", response_model=dict[str, int], response_model_by_alias=True
 )
-def user_skills(user_id: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def user_skills(user_id: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     services.work.user(user_id)
     return services.work.user_skills(user_id)
 
 
 @router.put("/users/{user_id}/skills/{skill}", status_code=204)
 def set_user_skill(
-    user_id: str, skill: str, body: SkillLevel, principal: AdminPrincipal, services: ServicesDep
+    user_id: Key, skill: Key, body: SkillLevel, principal: AdminPrincipal, services: ServicesDep
 ) -> Response:
     services.work.set_user_skill(user_id, skill, body.level)
     return Response(status_code=204)
@@ -445,7 +444,7 @@ def create_grant(body: GrantIn, principal: AdminPrincipal, services: ServicesDep
 
 
 @router.delete("/grants/{grant_id}", status_code=204)
-def revoke_grant(grant_id: str, principal: AdminPrincipal, services: ServicesDep) -> Response:
+def revoke_grant(grant_id: Key, principal: AdminPrincipal, services: ServicesDep) -> Response:
     """End a grant now (it stays on record with its end)."""
     services.work.revoke(grant_id, by=principal.user_id)
     return Response(status_code=204)
@@ -496,13 +495,13 @@ def queues_stats(principal: CurrentPrincipal, services: ServicesDep) -> Any:
 
 
 @router.get("/queues/{name}", response_model=QueueOut, response_model_by_alias=True)
-def get_queue(name: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def get_queue(name: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     return _out(QueueOut, services.work.queue(name))
 
 
 @router.patch("/queues/{name}", response_model=QueueOut, response_model_by_alias=True)
 def update_queue(
-    name: str, body: QueuePatch, principal: AdminPrincipal, services: ServicesDep
+    name: Key, body: QueuePatch, principal: AdminPrincipal, services: ServicesDep
 ) -> Any:
     changes = _given(body)
     if "active" in changes and changes["active"] is None:
@@ -513,7 +512,7 @@ def update_queue(
 @router.get(
     "/queues/{name}/stats", response_model=QueueStatsOut, response_model_by_alias=True
 )
-def queue_stats(name: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def queue_stats(name: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     queue = services.work.queue(name)  # 404 for an unknown queue
     user = None if principal.is_operator else principal.user_id
     found = services.work.queue_stats(user, [queue.name])
@@ -528,7 +527,8 @@ def queue_stats(name: str, principal: CurrentPrincipal, services: ServicesDep) -
     "/queue-assignments", response_model=list[AssignmentOut], response_model_by_alias=True
 )
 def list_assignments(
-    principal: CurrentPrincipal, services: ServicesDep, queue: str | None = None
+    principal: CurrentPrincipal, services: ServicesDep,
+    queue: Annotated[str | None, Query(max_length=255, pattern=ONE_LINE)] = None,
 ) -> Any:
     return [_out(AssignmentOut, a) for a in services.work.queue_assignments(queue)]
 
@@ -565,7 +565,7 @@ def create_rule(body: RuleIn, principal: AdminPrincipal, services: ServicesDep) 
 
 
 @router.delete("/routing-rules/{rule_id}", status_code=204)
-def deactivate_rule(rule_id: str, principal: AdminPrincipal, services: ServicesDep) -> Response:
+def deactivate_rule(rule_id: Key, principal: AdminPrincipal, services: ServicesDep) -> Response:
     services.work.deactivate_routing_rule(rule_id)
     return Response(status_code=204)
 

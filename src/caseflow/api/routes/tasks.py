@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, Field
 from caseflow.api.auth import CurrentPrincipal
 from caseflow.api.models import CamelModel, PageOf, PagingParams
 from caseflow.api.problems import ApiProblem
+from caseflow.api.routes.fields import ONE_LINE, JsonObject, Key, Name, Text, storable
 from caseflow.api.services import Services, get_services
 from caseflow.engine.state import UserTaskRecord
 from caseflow.errors import CaseflowError
@@ -44,8 +45,6 @@ SORTS: dict[str, SortField] = {
 }
 _OPS: tuple[VariableOp, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "like")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-Name = Annotated[str, Field(min_length=1, max_length=255)]
-Text = Annotated[str, Field(max_length=4000)]
 
 
 # ------------------------------------------------------------------ shapes
@@ -124,8 +123,8 @@ class ClaimNext(CamelModel):
 
 
 class Completion(CamelModel):
-    variables: dict[str, Any] = Field(default_factory=dict)
-    form_data: dict[str, Any] | None = None
+    variables: JsonObject = Field(default_factory=dict)
+    form_data: JsonObject | None = None
     outcome: Name | None = None
     outcome_reason: Text | None = None
     comment: Text | None = None
@@ -222,7 +221,7 @@ def _variables(request: Request) -> list[VariableFilter]:
         if not key.startswith("var."):
             continue
         name = key[4:]
-        if not name or len(name) > 255:
+        if not name or len(name) > 255 or not storable(name) or not storable(value):
             raise ApiProblem(422, f"query parameter '{key}': var.<name>=<value>")
         op, typed = _variable_value(value)
         if typed is None and op not in ("eq", "ne"):
@@ -256,6 +255,14 @@ def _sort(sort: str | None) -> list[tuple[SortField, bool]]:
     return [(SORTS[name], direction.lower() == "desc")]
 
 
+def _text(alias: str | None = None) -> Any:
+    return Query(alias=alias, max_length=255, pattern=ONE_LINE)
+
+
+def _int(alias: str) -> Any:
+    return Query(alias=alias, ge=-(2**31), le=2**31 - 1)
+
+
 class TaskQueryParams:
     """The task list's filters (FastAPI reads them from the query string)."""
 
@@ -265,25 +272,23 @@ class TaskQueryParams:
         mine: bool = False,
         available: bool = False,
         queue: Annotated[list[str] | None, Query(max_length=100)] = None,
-        status: Annotated[str | None, Query(max_length=200)] = None,
-        priority_min: Annotated[int | None, Query(alias="priorityMin")] = None,
-        priority_max: Annotated[int | None, Query(alias="priorityMax")] = None,
+        status: Annotated[str | None, _text()] = None,
+        priority_min: Annotated[int | None, _int("priorityMin")] = None,
+        priority_max: Annotated[int | None, _int("priorityMax")] = None,
         due_before: Annotated[AwareDatetime | None, Query(alias="dueBefore")] = None,
         due_after: Annotated[AwareDatetime | None, Query(alias="dueAfter")] = None,
         follow_up_before: Annotated[AwareDatetime | None, Query(alias="followUpBefore")] = None,
-        process_key: Annotated[str | None, Query(alias="processKey", max_length=255)] = None,
-        task_definition_key: Annotated[
-            str | None, Query(alias="taskDefinitionKey", max_length=255)
-        ] = None,
-        instance_id: Annotated[str | None, Query(alias="instanceId", max_length=64)] = None,
-        case_id: Annotated[str | None, Query(alias="caseId", max_length=255)] = None,
-        business_key: Annotated[str | None, Query(alias="businessKey", max_length=255)] = None,
-        assignee: Annotated[str | None, Query(max_length=255)] = None,
-        candidate_group: Annotated[
-            str | None, Query(alias="candidateGroup", max_length=255)
-        ] = None,
-        sla_status: Annotated[str | None, Query(alias="slaStatus", max_length=100)] = None,
+        process_key: Annotated[str | None, _text("processKey")] = None,
+        task_definition_key: Annotated[str | None, _text("taskDefinitionKey")] = None,
+        instance_id: Annotated[str | None, _text("instanceId")] = None,
+        case_id: Annotated[str | None, _text("caseId")] = None,
+        business_key: Annotated[str | None, _text("businessKey")] = None,
+        assignee: Annotated[str | None, _text()] = None,
+        candidate_group: Annotated[str | None, _text("candidateGroup")] = None,
+        sla_status: Annotated[str | None, _text("slaStatus")] = None,
     ) -> None:
+        if queue and any(not q or len(q) > 255 or not storable(q) for q in queue):
+            raise ApiProblem(422, "queue: names of queues")
         if mine and available:
             raise ApiProblem(422, "ask for mine=true or available=true, not both")
         sla = None
@@ -399,7 +404,7 @@ def _sla(services: Services, task: WorkTask) -> SlaOut:
 
 
 @router.get("/{task_id}", response_model=TaskDetail, response_model_by_alias=True)
-def get_task(task_id: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def get_task(task_id: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     """The task with its process variables, form key, the outcomes its process routes on
     and its SLA."""
     task = services.work.task(principal.user_id, task_id)
@@ -413,7 +418,7 @@ def get_task(task_id: str, principal: CurrentPrincipal, services: ServicesDep) -
 
 
 @router.get("/{task_id}/history", response_model=list[HistoryOut], response_model_by_alias=True)
-def task_history(task_id: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def task_history(task_id: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     return [history_out(e) for e in services.work.history(principal.user_id, task_id)]
 
 
@@ -423,7 +428,7 @@ class FormOut(CamelModel):
 
 
 @router.get("/{task_id}/form", response_model=FormOut, response_model_by_alias=True)
-def task_form(task_id: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def task_form(task_id: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     """The task's form key (its schema: ``GET /forms/{formKey}``) and the values to fill
     it with (the process variables)."""
     task = services.work.task(principal.user_id, task_id)
@@ -455,13 +460,13 @@ def claim_next(
 
 
 @router.post("/{task_id}/claim", response_model=TaskOut, response_model_by_alias=True)
-def claim(task_id: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def claim(task_id: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     return task_out(services.work.claim(principal.user_id, task_id))
 
 
 @router.post("/{task_id}/unclaim", response_model=TaskOut, response_model_by_alias=True)
 def unclaim(
-    task_id: str, principal: CurrentPrincipal, services: ServicesDep,
+    task_id: Key, principal: CurrentPrincipal, services: ServicesDep,
     body: WithComment | None = None,
 ) -> Any:
     comment = body.comment if body else None
@@ -474,7 +479,7 @@ IdempotencyKey = Annotated[
 
 
 def _complete(
-    services: Services, user: str, task_id: str, body: Completion | None, key: str | None
+    services: Services, user: str, task_id: Key, body: Completion | None, key: str | None
 ) -> Completed:
     body = body or Completion()
     opened = services.work.complete(
@@ -486,7 +491,7 @@ def _complete(
 
 @router.post("/{task_id}/complete", response_model=Completed, response_model_by_alias=True)
 def complete(
-    task_id: str,
+    task_id: Key,
     principal: CurrentPrincipal,
     services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
@@ -498,7 +503,7 @@ def complete(
 
 
 @router.post("/{task_id}/delegate", response_model=TaskOut, response_model_by_alias=True)
-def delegate(task_id: str, body: ToUser, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def delegate(task_id: Key, body: ToUser, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     return task_out(
         services.work.delegate(principal.user_id, task_id, body.user_id, comment=body.comment)
     )
@@ -506,7 +511,7 @@ def delegate(task_id: str, body: ToUser, principal: CurrentPrincipal, services: 
 
 @router.post("/{task_id}/resolve", response_model=TaskOut, response_model_by_alias=True)
 def resolve(
-    task_id: str, principal: CurrentPrincipal, services: ServicesDep,
+    task_id: Key, principal: CurrentPrincipal, services: ServicesDep,
     body: WithComment | None = None,
 ) -> Any:
     comment = body.comment if body else None
@@ -514,7 +519,7 @@ def resolve(
 
 
 @router.post("/{task_id}/reassign", response_model=TaskOut, response_model_by_alias=True)
-def reassign(task_id: str, body: ToUser, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def reassign(task_id: Key, body: ToUser, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     return task_out(
         services.work.reassign(principal.user_id, task_id, body.user_id, comment=body.comment)
     )
@@ -522,7 +527,7 @@ def reassign(task_id: str, body: ToUser, principal: CurrentPrincipal, services: 
 
 @router.post("/{task_id}/escalate", response_model=TaskOut, response_model_by_alias=True)
 def escalate(
-    task_id: str, principal: CurrentPrincipal, services: ServicesDep,
+    task_id: Key, principal: CurrentPrincipal, services: ServicesDep,
     body: Escalation | None = None,
 ) -> Any:
     body = body or Escalation()
@@ -534,7 +539,7 @@ def escalate(
 
 @router.post("/{task_id}/cancel", status_code=204)
 def cancel(
-    task_id: str, body: Cancellation, principal: CurrentPrincipal, services: ServicesDep
+    task_id: Key, body: Cancellation, principal: CurrentPrincipal, services: ServicesDep
 ) -> Response:
     """Withdraw the task: its process instance is terminated (managers of its queue)."""
     services.work.cancel(principal.user_id, task_id, reason=body.reason)
@@ -546,32 +551,32 @@ def cancel(
     response_model_by_alias=True,
 )
 def comment(
-    task_id: str, body: CommentIn, principal: CurrentPrincipal, services: ServicesDep
+    task_id: Key, body: CommentIn, principal: CurrentPrincipal, services: ServicesDep
 ) -> Any:
     return history_out(services.work.comment(principal.user_id, task_id, body.text))
 
 
 @router.get("/{task_id}/comments", response_model=list[HistoryOut], response_model_by_alias=True)
-def comments(task_id: str, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def comments(task_id: Key, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     entries = services.work.history(principal.user_id, task_id)
     return [history_out(e) for e in entries if e.action == "COMMENT"]
 
 
 @router.put("/{task_id}/priority", response_model=TaskOut, response_model_by_alias=True)
 def set_priority(
-    task_id: str, body: PriorityIn, principal: CurrentPrincipal, services: ServicesDep
+    task_id: Key, body: PriorityIn, principal: CurrentPrincipal, services: ServicesDep
 ) -> Any:
     return task_out(services.work.set_priority(principal.user_id, task_id, body.priority))
 
 
 @router.put("/{task_id}/due", response_model=TaskOut, response_model_by_alias=True)
-def set_due(task_id: str, body: DueIn, principal: CurrentPrincipal, services: ServicesDep) -> Any:
+def set_due(task_id: Key, body: DueIn, principal: CurrentPrincipal, services: ServicesDep) -> Any:
     return task_out(services.work.set_due_date(principal.user_id, task_id, body.due_at))
 
 
 @router.put("/{task_id}/follow-up", response_model=TaskOut, response_model_by_alias=True)
 def set_follow_up(
-    task_id: str, body: FollowUpIn, principal: CurrentPrincipal, services: ServicesDep
+    task_id: Key, body: FollowUpIn, principal: CurrentPrincipal, services: ServicesDep
 ) -> Any:
     return task_out(services.work.set_follow_up(principal.user_id, task_id, body.follow_up_at))
 
@@ -598,7 +603,7 @@ def seed_claim_next(
 
 @seed_router.post("/{task_id}/complete", response_model=Completed, response_model_by_alias=True)
 def seed_complete(
-    task_id: str,
+    task_id: Key,
     principal: CurrentPrincipal,
     services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
