@@ -4,6 +4,8 @@ fuzzed from the OpenAPI document on SQLite and PostgreSQL: no input makes them f
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from schemathesis import openapi
 
 from tests.api.conftest import LiveApi
@@ -29,7 +31,7 @@ def test_no_input_makes_the_work_endpoints_fail_with_a_5xx(live_api: LiveApi) ->
     server_errors: list[str] = []
     checked = 0
     for result in schema.get_all_operations():
-        operation = result.ok()
+        operation = cast(Any, result).ok()  # an invalid operation raises here
         if not operation.path.startswith(PREFIXES):
             continue
         checked += 1
