@@ -132,6 +132,9 @@ def test_a_case_goes_from_deployment_to_completion_in_the_browser(
     assert _current_step(page) == "review"
     assert page.get_by_label(re.compile("Người nộp")).input_value() == "Nguyễn Thị Hoà"
     page.get_by_label(re.compile("Ý kiến thẩm định")).fill("Hồ sơ hợp lệ, đủ điều kiện cấp phép.")
+    page.get_by_label("Ý kiến", exact=True).fill("Đã đối chiếu với bản vị trí lắp đặt.")
+    page.get_by_role("button", name="Thêm ý kiến").click()
+    page.locator(".timeline blockquote", has_text="Đã đối chiếu").wait_for()
     screenshot(page, "task")
     assert axe_violations(page) == []
     page.locator('button[data-outcome="approve"]').click()
