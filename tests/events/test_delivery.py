@@ -13,7 +13,7 @@ import pytest
 from caseflow.clock import ManualClock
 from caseflow.events import log, sla_breached
 from caseflow.events.dispatcher import Dispatcher, DispatcherConfig
-from caseflow.events.webhooks import Webhooks
+from caseflow.events.webhooks import Delivery, Webhooks
 from caseflow.runtime import ProcessEngine
 from caseflow.runtime.ports import OutboxEvent, Store, TaskQuery
 from caseflow.store.sql import SqlStore
@@ -94,23 +94,24 @@ def test_a_receiver_that_is_down_for_a_while_gets_everything_in_order(
     expected = outbox(sql_store)
     assert len(expected) >= 4 * 8
 
+    [hook] = hooks.all()
+
+    def tried(code: int | None) -> list[Delivery]:
+        pending, _ = hooks.deliveries(hook.id, status="PENDING", limit=500)
+        return [d for d in pending if d.attempts and d.last_status_code == code
+                and d.last_error]
+
     # down: nothing listens on the port (connections refused) ...
-    for _ in range(5):
-        dispatcher.run_once()
+    until(lambda: len(tried(None)) >= 4, dispatcher.run_once)
     assert receiver.received == []
     # ... then up but failing (HTTP 503) ...
     receiver.mode = "failing"
     receiver.start()
-    for _ in range(5):
-        dispatcher.run_once()
-        time.sleep(0.02)
+    until(lambda: len(tried(503)) >= 4, dispatcher.run_once)
     assert receiver.received == []
-    [hook] = hooks.all()
     pending, _ = hooks.deliveries(hook.id, status="PENDING", limit=500)
-    tried = [d for d in pending if d.attempts]
-    assert tried and all(d.last_error for d in tried)
     heads = {d.instance_id: d.seq for d in sorted(pending, key=lambda d: -d.seq)}
-    assert {d.seq for d in tried} <= set(heads.values())  # the rest wait their turn
+    assert {d.seq for d in pending if d.attempts} <= set(heads.values())  # the rest wait
     # ... then back
     receiver.mode = "up"
     until(lambda: set(receiver.ids()) >= {e.id for e in expected}, dispatcher.run_once)
@@ -186,8 +187,14 @@ def test_the_log_never_skips_an_event_whose_transaction_commits_late(
         with store.transaction() as reader:
             # the later event has committed, but one before it may still come: wait
             assert log.read_after(reader, log.START) == []
-    with store.transaction() as reader:
-        found = log.read_after(reader, log.START)
+    found: list[log.LoggedEvent] = []
+
+    def both() -> bool:  # once no older transaction on the server is open
+        with store.transaction() as reader:
+            found[:] = log.read_after(reader, log.START)
+        return len(found) == 2
+
+    until(both)
     assert [e.event.id for e in found] == [early.id, late.id]
     assert found[0].position < found[1].position
 
