@@ -45,7 +45,7 @@ def test_no_input_makes_the_api_fail_with_a_5xx(sqlite_api: LiveApi) -> None:
 
 
 def fuzz_operation(
-    operation: Any, base_url: str, token: str, server_errors: list[str], examples: int
+    operation: Any, base_url: str, token: str, server_errors: list[str], examples: int = 6
 ) -> None:
     @settings(
         max_examples=examples,
