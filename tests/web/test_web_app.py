@@ -190,7 +190,7 @@ def test_monitoring_and_administration_pages(page: Any, live_server: LiveServer)
     assert axe_violations(page) == []
 
     # a demo definition with cases in flight: the diagram shows token counts per element
-    page.locator('tr[data-definition-key="case_routing"] a').click()
+    page.locator('tr[data-definition-key="case_routing"] a').first.click()
     page.locator('.diagram[data-state="ready"]').wait_for()
     page.locator(".diagram .cf-badge-active").first.wait_for()
     screenshot(page, "monitoring-definition")
