@@ -82,6 +82,9 @@ def test_task_list_filters_pages_and_counts(live_api: LiveApi) -> None:
         big
     ]
     assert ids(lan.get("/api/v1/tasks", params={"businessKey": "B-1"})) == [small]
+    assert ids(lan.get("/api/v1/tasks", params={"search": "b-2"})) == [big]
+    assert set(ids(lan.get("/api/v1/tasks", params={"search": "REVIEW"}))) == {small, big}
+    assert ids(lan.get("/api/v1/tasks", params={"search": "%"})) == []
     assert ids(lan.get("/api/v1/tasks", params={"processKey": "legal_case"})) == []
     assert ids(live_api.client_as("chi").get("/api/v1/tasks")) == [legal]
     assert ids(live_api.client_as("out").get("/api/v1/tasks")) == []

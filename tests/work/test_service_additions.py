@@ -74,3 +74,18 @@ def test_complete_with_an_idempotency_key_answers_a_retry_alike(org: Org) -> Non
     # without the key, a second completion is refused as usual
     with pytest.raises(IllegalState):
         work.complete("lan", first)
+
+
+def test_search_matches_name_business_key_or_case_id(org: Org) -> None:
+    from caseflow.work import TaskFilter
+
+    first = org.start(business_key="HS-100_A", case_id="CASE-7")
+    second = org.start(business_key="HS-200")
+    found = {t.id for t in org.work.tasks("lan", TaskFilter(search="hs-1"))}
+    assert found == {first}
+    assert {t.id for t in org.work.tasks("lan", TaskFilter(search="case-7"))} == {first}
+    assert {t.id for t in org.work.tasks("lan", TaskFilter(search="review"))} == {first, second}
+    assert {t.id for t in org.work.tasks("lan", TaskFilter(search="0_a"))} == {first}
+    assert org.work.tasks("lan", TaskFilter(search="s_1")) == []  # _ is no wildcard
+    assert org.work.tasks("lan", TaskFilter(search="0%")) == []
+    assert org.work.count_tasks("out", TaskFilter(search="hs")) == 0

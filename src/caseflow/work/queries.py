@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, or_, text
+from sqlalchemy import ColumnElement, func, or_, text
 
 from caseflow.engine.state import TaskStatus
 from caseflow.store.schema import TASK_STATUSES
@@ -74,6 +74,8 @@ class TaskFilter:
     case_id: str | None = None
     business_key: str | None = None
     variables: Sequence[VariableFilter] = ()
+    search: str | None = None
+    """Text the task's name, business key or case id contains (case-insensitive)."""
     sla_statuses: Sequence[str] | None = None
     """ON_TRACK, AT_RISK, BREACHED, MET (:mod:`caseflow.work.sla`); tasks without an SLA
     match none."""
@@ -139,6 +141,12 @@ def conditions(query: TaskFilter) -> list[ColumnElement[bool]]:
         where.append(T.c.follow_up_at >= query.follow_up_after)
     if query.created_before is not None:
         where.append(T.c.created_at < query.created_before)
+    if query.search:
+        wanted = query.search.lower()
+        where.append(or_(*(
+            func.lower(column).contains(wanted, autoescape=True)
+            for column in (T.c.name, T.c.business_key, T.c.case_id)
+        )))
     for v in query.variables:
         where.append(variable_condition(v.name, v.op, v.value))
     if query.sla_statuses is not None:

@@ -286,6 +286,7 @@ class TaskQueryParams:
         assignee: Annotated[str | None, _text()] = None,
         candidate_group: Annotated[str | None, _text("candidateGroup")] = None,
         sla_status: Annotated[str | None, _text("slaStatus")] = None,
+        search: Annotated[str | None, _text()] = None,
     ) -> None:
         if queue and any(not q or len(q) > 255 or not storable(q) for q in queue):
             raise ApiProblem(422, "queue: names of queues")
@@ -315,6 +316,7 @@ class TaskQueryParams:
             business_key=business_key,
             variables=_variables(request),
             sla_statuses=sla,
+            search=search or None,
         )
 
 
