@@ -248,3 +248,39 @@ def test_json_log_lines_carry_request_and_instance_ids() -> None:
     assert line["requestId"] == "req-9"
     assert line["instanceId"] == "inst-3"
     assert line["level"] == "INFO"
+
+
+@pytest.mark.postgres
+def test_an_unmigrated_postgresql_starts_but_is_not_ready(
+    pg_admin: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from caseflow.api import app as app_module
+    from caseflow.api import create_app
+    from caseflow.api.services import services_for
+    from caseflow.api.settings import Settings
+    from caseflow.store import open_store
+    from caseflow.store.sql import SqlStore
+    from tests.api.conftest import LiveServer
+    from tests.pg import POSTGRES_URL, drop_schema, new_schema
+
+    # the core's own start only: the event hooks need their tables (a separate matter)
+    monkeypatch.setattr(app_module, "LIFESPAN_HOOKS", [])
+    name = new_schema(pg_admin)
+    store = open_store(POSTGRES_URL, schema=name, migrate=False)
+    try:
+        assert isinstance(store, SqlStore)
+        settings = Settings(database_url=POSTGRES_URL, database_schema=name, executor=False,
+                            auth_mode="dev", dev_auth_allow_postgres=True)
+        server = LiveServer(create_app(services=services_for(store, settings)))
+        server.start()
+        try:
+            import httpx
+
+            ready = httpx.get(f"http://127.0.0.1:{server.port}/ready")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["migrations"].startswith("at None")
+        finally:
+            server.stop()
+    finally:
+        store.close()
+        drop_schema(pg_admin, name)

@@ -7,6 +7,7 @@ built to set up data directly.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from caseflow.api.observability import Metrics
 from caseflow.api.settings import Settings
@@ -28,6 +29,7 @@ from caseflow.work.escalation import Escalations
 from caseflow.work.service import WorkService
 
 T = TypeVar("T")
+log = logging.getLogger("caseflow.api")
 
 
 class Calendars:
@@ -99,7 +101,7 @@ def services_for(store: SqlStore, settings: Settings, *, clock: Clock | None = N
         work=work,
         calendars=Calendars(store, settings.tenant_id),
         clock=clock,
-        dev_secret=server_secret(store, "dev_token", clock),
+        dev_secret=_dev_secret(store, settings, clock),
     )
     services.metrics.gauge(
         "caseflow_job_lag_seconds",
@@ -122,6 +124,19 @@ def job_lag_seconds(store: SqlStore, clock: Clock) -> float:
             )
         )
     return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+
+
+def _dev_secret(store: SqlStore, settings: Settings, clock: Clock) -> bytes:
+    """The development-token key: the database's own in dev mode; unused (random) else."""
+    if settings.effective_auth_mode != "dev":
+        return secrets.token_bytes(32)
+    try:
+        return server_secret(store, "dev_token", clock)
+    except DBAPIError:
+        # a schema not migrated yet (/ready says so): tokens last as long as this process
+        log.warning("no server_secret table yet (run caseflow db upgrade); development "
+                    "tokens are signed with a key of this process only")
+        return secrets.token_bytes(32)
 
 
 def server_secret(store: SqlStore, name: str, clock: Clock) -> bytes:
