@@ -223,6 +223,20 @@ def test_monitoring_and_administration_pages(page: Any, live_server: LiveServer)
         if tab in ("users", "queues"):
             screenshot(page, f"admin-{tab}")
         assert axe_violations(page) == [], tab
+    # a definition's status: Deprecated, then Deployed again
+    page.goto("/app/admin/definitions")
+    status = page.get_by_label(re.compile(r"^Trạng thái của case_routing v1$"))
+    status.select_option("Deprecated")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.status')].some(
+            e => e.textContent === 'Ngừng áp dụng')"""
+    )
+    status.select_option("Deployed")
+    page.wait_for_function(
+        """() => ![...document.querySelectorAll('.status')].some(
+            e => e.textContent === 'Ngừng áp dụng')"""
+    )
+
     page.goto("/app/admin/departments")
     page.get_by_label("Mã *").fill("WEB-TEST")
     page.get_by_label("Tên *").fill("Phòng Thử nghiệm Giao diện")

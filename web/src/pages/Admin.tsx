@@ -248,9 +248,11 @@ function DefinitionStatusPanel() {
               <td>v{definition.version}</td>
               <td>{formatDateTime(definition.deployedAt ?? definition.createdAt)}</td>
               <td>
-                <label>
-                  <span class="sr-only">{t("admin.statusOf", { name: `${definition.key} v${definition.version}` })}</span>
-                  <select
+                <label class="sr-only" for={`status-${definition.id}`}>
+                  {t("admin.statusOf", { name: `${definition.key} v${definition.version}` })}
+                </label>
+                <select
+                    id={`status-${definition.id}`}
                     value={definition.status ?? ""}
                     onChange={async (event) => {
                       setError(null);
@@ -263,8 +265,7 @@ function DefinitionStatusPanel() {
                     }}
                   >
                     {DEFINITION_STATUSES.map((status) => <option value={status} key={status}>{t(`status.${status.toUpperCase()}` as never)}</option>)}
-                  </select>
-                </label>{" "}
+                  </select>{" "}
                 <StatusBadge status={definition.status} />
               </td>
             </tr>
