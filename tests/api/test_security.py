@@ -284,3 +284,25 @@ def test_an_unmigrated_postgresql_starts_but_is_not_ready(
     finally:
         store.close()
         drop_schema(pg_admin, name)
+
+
+def test_the_access_log_names_the_instance_a_request_was_about(
+    live_api: LiveApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    from caseflow.api.observability import JsonFormatter
+    from tests.api.test_engine_routes import REVIEW, deployed
+
+    deployed(live_api, ("r.bpmn", REVIEW))
+    operator = live_api.operator()
+    with caplog.at_level(logging.INFO, logger="caseflow.api.access"):
+        started = operator.post("/api/v1/process-instances", json={"processKey": "review_case"},
+                                headers={"X-Request-ID": "req-start"})
+    iid = started.json()["id"]
+    formatter = JsonFormatter()
+    lines = [json.loads(formatter.format(r)) for r in caplog.records
+             if r.name == "caseflow.api.access" and r.__dict__.get("path", "").endswith(
+                 "/process-instances")]
+    assert [(line["status"], line["instanceId"]) for line in lines] == [(201, iid)]

@@ -26,6 +26,11 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 instance_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "caseflow_instance_id", default=None
 )
+# the request's instance id as a box the whole request shares: a route running in the
+# thread pool writes into it, the access log line written afterwards reads it
+_instance_box: contextvars.ContextVar[list[str | None] | None] = contextvars.ContextVar(
+    "caseflow_instance_box", default=None
+)
 access_log = logging.getLogger("caseflow.api.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -46,6 +51,14 @@ def route_template(scope: Scope) -> str | None:
 def note_instance(instance_id: str | None) -> None:
     """Routes call this when they know the process instance a request is about."""
     instance_id_var.set(instance_id)
+    box = _instance_box.get()
+    if box is not None:
+        box[0] = instance_id
+
+
+def current_instance() -> str | None:
+    box = _instance_box.get()
+    return instance_id_var.get() or (box[0] if box is not None else None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,7 +74,7 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["requestId"] = request_id
-        instance_id = instance_id_var.get()
+        instance_id = record.__dict__.get("instanceId") or current_instance()
         if instance_id:
             entry["instanceId"] = instance_id
         for key in ("method", "path", "status", "durationMs", "client"):
@@ -102,6 +115,7 @@ class RequestContext:
         request_id = sent if _SANE_ID.match(sent) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         instance_token = instance_id_var.set(None)
+        box_token = _instance_box.set([None])
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def with_id(message: Message) -> None:
@@ -114,6 +128,7 @@ class RequestContext:
         finally:
             request_id_var.reset(token)
             instance_id_var.reset(instance_token)
+            _instance_box.reset(box_token)
 
 
 # ------------------------------------------------------------------ metrics
@@ -218,5 +233,6 @@ class RequestMetrics:
                 "%s %s %s", scope["method"], scope.get("path", ""), status,
                 extra={"method": scope["method"], "path": scope.get("path", ""),
                        "status": status, "durationMs": round(elapsed * 1000, 2),
-                       "client": client[0] if client else None},
+                       "client": client[0] if client else None,
+                       "instanceId": current_instance()},
             )
