@@ -66,8 +66,10 @@ class RecordFiring(TaskListener):
 
 
 def node_main(url: str, schema: str, node_id: str, results: Any) -> None:
-    """One executor node in a process of its own, running the engine's timer jobs."""
-    store = SqlStore(url, schema=schema, pool_size=8)
+    """One executor node in a process of its own, running the engine's timer jobs; its
+    sessions carry its name (``application_name``), so the test sees when they are gone."""
+    named = f"{url}{'&' if '?' in url else '?'}application_name={node_id}"
+    store = SqlStore(named, schema=schema, pool_size=8)
     engine = ProcessEngine(store, task_listeners=[RecordFiring(node_id)])
     executor = JobExecutor(
         engine,
@@ -140,6 +142,15 @@ def test_two_nodes_fire_every_bpmn_timer_once_even_when_one_is_killed(
         )
         nodes["victim"].kill()
         nodes["victim"].join(10)
+        # a COMMIT the victim sent just before it died may still complete on the server:
+        # look at its locks once the server has ended every session of the victim
+        wait_for(
+            lambda: count(
+                store, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'victim'"
+            ) == 0,
+            30,
+            "the server to end the victim's sessions",
+        )
         killed_at = count(store, "SELECT count(*) FROM timer_fired")
         with store.engine.connect() as conn:
             orphans = set(
