@@ -6,10 +6,10 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from caseflow.api.auth import CurrentPrincipal, Principal, issue_dev_token, principal_for
+from caseflow.api.models import CamelModel
 from caseflow.api.problems import ApiProblem
 from caseflow.api.services import Services, get_services
 
@@ -17,10 +17,6 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 DEV_HEADER = "X-Caseflow-Auth"
 USER_ID = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class DevLogin(CamelModel):

@@ -434,8 +434,4 @@ def set_variables(
     return services.engine.variables(instance_id)
 
 
-class IncidentList(CamelModel):
-    items: list[IncidentOut]
-
-
 __all__ = ["incident_out", "instance_out", "may_read_instance", "router", "task_summary"]
