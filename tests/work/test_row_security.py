@@ -17,7 +17,10 @@ from tests.work.conftest import Org, one_task_process
 
 pytestmark = pytest.mark.postgres
 
-TABLES = ("user_task", "task_candidate", "work_queue_item", "work_task_history")
+TABLES = (
+    "user_task", "task_candidate", "work_queue_item", "work_task_history",
+    "process_instance", "variable", "work_escalation",
+)
 
 
 @pytest.fixture
@@ -136,3 +139,26 @@ def test_a_restricted_role_cannot_write_tasks(
         conn.rollback()
     [task] = pg_org.work.tasks("lan")
     assert task.priority != 99
+
+
+def test_case_data_follows_the_tasks(pg_org: Org, restricted_role: str) -> None:
+    intake = pg_org.start("intake_case", variables={"dossier": "intake data"})
+    legal = pg_org.start("legal_case", variables={"dossier": "legal data"})
+    pg_org.work.create_role("bosses", "Bosses", can_manage=True)
+    pg_org.work.assign_queue("legal", "bosses")
+    pg_org.work.create_user("boss", "Boss")
+    pg_org.work.grant("boss", "bosses", by="admin")
+    pg_org.work.escalate("boss", legal, comment="slow")
+    instance = {t.id: t.instance_id for t in pg_org.engine.tasks()}
+    dossiers = "SELECT text_value FROM variable WHERE name = 'dossier'"
+    assert [r.text_value for r in as_user(pg_org, restricted_role, "lan", dossiers)] == [
+        "intake data"
+    ]
+    assert {r.id for r in as_user(pg_org, restricted_role, "lan",
+                                  "SELECT id FROM process_instance")} == {instance[intake]}
+    assert as_user(pg_org, restricted_role, "lan", "SELECT id FROM work_escalation") == []
+    assert len(as_user(pg_org, restricted_role, "chi", "SELECT id FROM work_escalation")) == 1
+    assert as_user(pg_org, restricted_role, None, dossiers) == []
+    assert as_user(pg_org, restricted_role, "out", "SELECT id FROM process_instance") == []
+    # the owner reads every variable still
+    assert pg_org.engine.variables(instance[legal])["dossier"] == "legal data"
