@@ -363,7 +363,7 @@ def test_failures_become_incidents_that_operators_retry(live_api: LiveApi) -> No
     assert len(worker.post("/api/v1/external-tasks/fetch-and-lock", json=fetch).json()) == 1
 
 
-def test_bpmn_error_without_a_catcher_is_an_incident_or_refusal(live_api: LiveApi) -> None:
+def test_an_uncaught_bpmn_error_ends_the_instance_with_an_incident(live_api: LiveApi) -> None:
     deployed(live_api, ("charge.bpmn", CHARGE))
     live_api.operator().post("/api/v1/process-instances", json={"processKey": "charge_card"})
     worker = live_api.api_key_client("payments")
@@ -371,8 +371,17 @@ def test_bpmn_error_without_a_catcher_is_an_incident_or_refusal(live_api: LiveAp
     task_id = worker.post("/api/v1/external-tasks/fetch-and-lock", json=fetch).json()[0]["id"]
     thrown = worker.post(f"/api/v1/external-tasks/{task_id}/bpmn-error",
                          json={"workerId": "w1", "errorCode": "DECLINED"})
-    assert thrown.status_code in (204, 409, 422), thrown.text
-    assert thrown.status_code < 500
+    assert thrown.status_code == 204, thrown.text
+    iid = live_api.services.engine.instances()[0].id
+    detail = live_api.operator().get(f"/api/v1/process-instances/{iid}").json()
+    assert detail["status"] == "ERROR"
+    assert [(i["kind"], i["elementId"]) for i in detail["incidents"]] == [
+        ("unhandledError", "charge")]
+    assert "DECLINED" in detail["incidents"][0]["message"]
+    # an incident with nothing to retry is a conflict, not a crash
+    incident_id = detail["incidents"][0]["id"]
+    assert_problem(live_api.operator().post(f"/api/v1/incidents/{incident_id}/retry"), 409,
+                   "illegal_state")
     assert_problem(worker.post(f"/api/v1/external-tasks/{task_id}/bpmn-error",
                                json={"workerId": "w1"}), 422, "validation_failed")
 
