@@ -312,3 +312,20 @@ def test_escalate_cancel_comment_priority_due_follow_up(live_api: LiveApi) -> No
     assert cancelled.status_code == 204, cancelled.text
     assert sup.get(f"/api/v1/tasks/{task_id}").json()["status"] == "CANCELLED"
     assert_problem(sup.post(f"/api/v1/tasks/{task_id}/escalate", json={}), 409, "illegal_state")
+
+
+def test_metrics_count_tasks_opened_claimed_and_completed_per_queue(live_api: LiveApi) -> None:
+    setup(live_api)
+    first = start(live_api, "two_steps")
+    lan = live_api.client_as("lan")
+    assert lan.post(f"/api/v1/tasks/{first}/claim").status_code == 200
+    assert lan.post(f"/api/v1/tasks/{first}/claim").status_code == 200  # a no-op: not counted
+    assert_problem(live_api.client_as("binh").post(f"/api/v1/tasks/{first}/claim"), 409,
+                   "illegal_state")  # refused: not counted
+    done = lan.post(f"/api/v1/tasks/{first}/complete")
+    assert done.status_code == 200, done.text
+    assert lan.post("/api/v1/tasks/claim/next").status_code == 200  # the second step
+    text = live_api.anonymous().get("/metrics").text
+    assert 'caseflow_tasks_total{action="opened",queue="intake"} 2.0' in text
+    assert 'caseflow_tasks_total{action="claimed",queue="intake"} 2.0' in text
+    assert 'caseflow_tasks_total{action="completed",queue="intake"} 1.0' in text

@@ -21,6 +21,7 @@ from caseflow.api.observability import Metrics
 from caseflow.api.settings import Settings
 from caseflow.clock import Clock, SystemClock
 from caseflow.runtime import ProcessEngine
+from caseflow.runtime.ports import TaskChanges
 from caseflow.store import open_store, schema
 from caseflow.store.sql import SqlStore, SqlTransaction
 from caseflow.time import calendar_store
@@ -103,12 +104,26 @@ def services_for(store: SqlStore, settings: Settings, *, clock: Clock | None = N
         clock=clock,
         dev_secret=_dev_secret(store, settings, clock),
     )
+    engine.committed_task_listeners.append(lambda changes: _count_tasks(services, changes))
+    work.claimed_listeners.append(
+        lambda task: services.metrics.tasks.labels("claimed", task.queue or "").inc()
+    )
     services.metrics.gauge(
         "caseflow_job_lag_seconds",
         "How long the oldest due job not being run has waited (0: none waiting)",
         lambda: job_lag_seconds(store, clock),
     )
     return services
+
+
+def _count_tasks(services: Services, changes: TaskChanges) -> None:
+    """Tasks this process's committed commands opened and completed, by queue (read at
+    call time: the app may hand the services another Metrics)."""
+    tasks = services.metrics.tasks
+    for task in changes.created:
+        tasks.labels("opened", task.queue or "").inc()
+    for task in changes.completed:
+        tasks.labels("completed", task.queue or "").inc()
 
 
 def job_lag_seconds(store: SqlStore, clock: Clock) -> float:

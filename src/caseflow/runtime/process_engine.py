@@ -10,6 +10,7 @@ key answers a retry with the first call's result instead of acting twice.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import threading
 import time
@@ -68,6 +69,7 @@ from caseflow.runtime.ports import (
 from caseflow.time.sla import parse_sla
 
 T = TypeVar("T")
+_log = logging.getLogger("caseflow.runtime")
 
 STARTABLE_BY_KEY: frozenset[str] = frozenset({"Deployed"})
 STARTABLE_BY_VERSION: frozenset[str] = frozenset({"Deployed", "Testing"})
@@ -254,6 +256,9 @@ class ProcessEngine:
     ) -> None:
         self.store = store
         self.task_listeners = list(task_listeners)
+        # told after a command committed what it did to user tasks (metrics count them);
+        # unlike task listeners they see only what really happened, once
+        self.committed_task_listeners: list[Callable[[TaskChanges], None]] = []
         # None: the default, the event recorder (the transactional outbox); () for none
         if instance_listeners is None:
             from caseflow.events.recorder import EventRecorder
@@ -280,6 +285,7 @@ class ProcessEngine:
     ) -> dict[str, Any]:
         """Run ``body`` in one transaction, retried on conflict; its result is JSON-able."""
         for attempt in range(self.max_attempts):
+            committed: TaskChanges | None = None
             try:
                 with self.store.transaction() as tx:
                     if idempotency_key is not None:
@@ -305,6 +311,8 @@ class ProcessEngine:
                         now = self.clock.now()
                         for observer in self.instance_listeners:
                             observer.instances_changed(tx, everything, now)
+                    if self.committed_task_listeners:  # read before the journal is written
+                        committed = changes if changes is not None else unit.task_changes()
                     unit.save_all()
                     if idempotency_key is not None:
                         tx.insert_command(
@@ -316,12 +324,22 @@ class ProcessEngine:
                                 tenant_id=tenant_id,
                             )
                         )
-                    return result
+                # committed: tell whoever counts (metrics), never failing the command
+                if committed:
+                    self._tell_committed(committed)
+                return result
             except ConcurrencyConflict:
                 if attempt + 1 >= self.max_attempts:
                     raise
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
         raise AssertionError("unreachable")
+
+    def _tell_committed(self, changes: TaskChanges) -> None:
+        for listener in self.committed_task_listeners:
+            try:
+                listener(changes)
+            except Exception:  # noqa: BLE001 - an observer must not fail a committed command
+                _log.exception("a committed-task listener failed")
 
     def _read(self, body: Callable[[Transaction], T]) -> T:
         with self.store.transaction() as tx:

@@ -37,6 +37,7 @@ comment            anyone who works it or manages it
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -94,6 +95,7 @@ from caseflow.work.routing import (
 )
 
 X = TypeVar("X")
+_log = logging.getLogger("caseflow.work")
 _UNSET: Any = object()
 
 
@@ -122,6 +124,8 @@ class WorkService:
         self.escalation_priority_step = escalation_priority_step
         self.max_priority = max_priority
         self.max_attempts = max_attempts
+        # told of each claim once it committed (metrics count them); never fail a claim
+        self.claimed_listeners: list[Callable[[WorkTask], None]] = []
         router = next(
             (
                 r for r in engine.task_listeners
@@ -701,11 +705,11 @@ class WorkService:
     def claim(self, user: str, task_id: str) -> WorkTask:
         """Take an open, unassigned task. Claiming one's own claimed task changes nothing."""
 
-        def body(work: w.WorkSql) -> WorkTask:
+        def body(work: w.WorkSql) -> tuple[WorkTask, bool]:
             row = self._locked(work, task_id, user)
             self._require(row.visible, user, "claim", task_id, "no valid grant covers it")
             if row.assignee == user and row.status in HELD_STATUSES:
-                return self._task(work, task_id)
+                return self._task(work, task_id), False
             if row.assignee is not None and row.status in OPEN_STATUSES:
                 raise IllegalState(f"task '{task_id}' is already claimed by '{row.assignee}'")
             self._state(row, CLAIMABLE_STATUSES, "claimed")
@@ -720,9 +724,19 @@ class WorkService:
                 raise IllegalState(f"task '{task_id}' was claimed meanwhile")
             work.drop_items([task_id])
             self._history(work, row, "CLAIM", user, new_status=status, new_assignee=user)
-            return self._task(work, task_id)
+            return self._task(work, task_id), True
 
-        return self._write(body)
+        task, taken = self._write(body)
+        return self._claimed(task) if taken else task
+
+    def _claimed(self, task: X) -> X:
+        if task is not None and self.claimed_listeners:
+            for listener in self.claimed_listeners:
+                try:
+                    listener(task)  # type: ignore[arg-type]
+                except Exception:  # noqa: BLE001 - an observer must not fail a claim
+                    _log.exception("a claim listener failed")
+        return task
 
     def claim_next(self, user: str, queues: Sequence[str] | None = None) -> WorkTask | None:
         """Claim the highest-priority, oldest open task of ``queues`` (default: every
@@ -741,7 +755,7 @@ class WorkService:
             if not taken:
                 return None
             if task is not None:
-                return task
+                return self._claimed(task)
         return None
 
     def _claim_next_pg(
