@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -297,12 +298,20 @@ def test_the_access_log_names_the_instance_a_request_was_about(
 
     deployed(live_api, ("r.bpmn", REVIEW))
     operator = live_api.operator()
+    def access_records() -> list[logging.LogRecord]:
+        return [r for r in caplog.records
+                if r.name == "caseflow.api.access" and r.__dict__.get("path", "").endswith(
+                    "/process-instances")]
+
     with caplog.at_level(logging.INFO, logger="caseflow.api.access"):
         started = operator.post("/api/v1/process-instances", json={"processKey": "review_case"},
                                 headers={"X-Request-ID": "req-start"})
+        # the server thread logs the request as it finishes, which may be just after the
+        # client has its answer
+        deadline = time.monotonic() + 5
+        while not access_records() and time.monotonic() < deadline:
+            time.sleep(0.02)
     iid = started.json()["id"]
     formatter = JsonFormatter()
-    lines = [json.loads(formatter.format(r)) for r in caplog.records
-             if r.name == "caseflow.api.access" and r.__dict__.get("path", "").endswith(
-                 "/process-instances")]
+    lines = [json.loads(formatter.format(r)) for r in access_records()]
     assert [(line["status"], line["instanceId"]) for line in lines] == [(201, iid)]

@@ -7,6 +7,7 @@ import datetime as dt
 import time
 
 import httpx
+import pytest
 
 from caseflow.runtime.ports import TaskQuery
 from tests.api.conftest import LiveApi
@@ -329,3 +330,25 @@ def test_metrics_count_tasks_opened_claimed_and_completed_per_queue(live_api: Li
     assert 'caseflow_tasks_total{action="opened",queue="intake"} 2.0' in text
     assert 'caseflow_tasks_total{action="claimed",queue="intake"} 2.0' in text
     assert 'caseflow_tasks_total{action="completed",queue="intake"} 1.0' in text
+
+
+def test_task_lists_carry_each_tasks_sla_in_business_time(live_api: LiveApi) -> None:
+    setup(live_api)
+    live_api.services.work.update_queue("intake", sla_minutes=16 * 60)  # two working days
+    timed = start(live_api)
+    untimed = start(live_api, "legal_case")
+    sup = live_api.client_as("sup")
+    listed = sup.get("/api/v1/tasks")
+    assert listed.status_code == 200, listed.text
+    by_id = {t["id"]: t for t in listed.json()["items"]}
+    sla = by_id[timed]["sla"]
+    assert sla["status"] == "ON_TRACK"
+    assert sla["dueAt"] is not None
+    # due 16 working hours after it opened, counted on the Vietnam office calendar: so
+    # 16 working hours are left (less the working seconds this test took)
+    assert 16 * 60 - 1 <= sla["remainingBusinessMinutes"] <= 16 * 60
+    assert by_id[untimed]["sla"] is None
+    detail = sup.get(f"/api/v1/tasks/{timed}").json()
+    assert detail["sla"]["remainingBusinessMinutes"] == pytest.approx(
+        sla["remainingBusinessMinutes"], abs=1
+    )

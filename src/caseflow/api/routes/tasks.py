@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -50,6 +51,14 @@ _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 # ------------------------------------------------------------------ shapes
 
 
+class SlaOut(CamelModel):
+    due_at: dt.datetime | None
+    status: str | None  # ON_TRACK, AT_RISK, BREACHED, MET; None without an SLA
+    # business minutes to the due date on the SLA's calendar, negative once past it;
+    # None when the task has ended or has no SLA
+    remaining_business_minutes: float | None = None
+
+
 class TaskOut(CamelModel):
     id: str
     name: str | None
@@ -80,17 +89,13 @@ class TaskOut(CamelModel):
     case_id: str | None
     task_data: dict[str, Any] | None
     form_data: dict[str, Any] | None
+    sla: SlaOut | None = None  # in task lists (the list's countdown); see also TaskDetail
 
 
 class Outcome(CamelModel):
     value: str
     flow_id: str
     name: str | None
-
-
-class SlaOut(CamelModel):
-    due_at: dt.datetime | None
-    status: str | None  # ON_TRACK, AT_RISK, BREACHED, MET; None without an SLA
 
 
 class TaskDetail(TaskOut):
@@ -334,7 +339,9 @@ def list_tasks(
         query.filter, sort=_sort(paging.sort), limit=paging.size, offset=paging.offset
     )
     work = services.work
-    items = [task_out(t) for t in work.tasks(principal.user_id, wanted)]
+    tasks = work.tasks(principal.user_id, wanted)
+    slas = _slas(services, tasks)
+    items = [task_out(t).model_copy(update={"sla": slas.get(t.id)}) for t in tasks]
     total = work.count_tasks(principal.user_id, wanted)
     return PageOf[TaskOut](items=items, page=paging.page, size=paging.size, total=total)
 
@@ -394,15 +401,40 @@ def _outcomes(services: Services, record: UserTaskRecord) -> list[Outcome]:
 
 
 def _sla(services: Services, task: WorkTask) -> SlaOut:
-    from caseflow.work import sql as w
-    from caseflow.work.sla import task_slas
+    return _slas(services, [task]).get(task.id) or SlaOut(due_at=task.due_at, status=None)
 
+
+def _slas(services: Services, tasks: Sequence[WorkTask]) -> dict[str, SlaOut]:
+    """The SLA of each task that has one, with the business time left (one query for all,
+    each calendar loaded once)."""
+    from caseflow.work import sql as w
+    from caseflow.work.sla import SlaTracker, task_slas
+
+    if not tasks:
+        return {}
+    tracker = next(
+        (t for t in services.engine.task_listeners if isinstance(t, SlaTracker)), None
+    )
+    now = services.clock.now()
+    found: dict[str, SlaOut] = {}
     with services.store.transaction(read_only=True) as tx:
-        work = w.WorkSql(tx, services.work.tenant_id, services.clock.now())
-        found = task_slas(work, [task.id]).get(task.id)
-    if found is None:
-        return SlaOut(due_at=task.due_at, status=None)
-    return SlaOut(due_at=found.due_at, status=str(found.status.value))
+        work = w.WorkSql(tx, services.work.tenant_id, now)
+        calendars: dict[str, Any] = {}
+        for task_id, sla in task_slas(work, [t.id for t in tasks]).items():
+            remaining = None
+            if tracker is not None and sla.ended_at is None:
+                calendar = calendars.get(sla.calendar)
+                if calendar is None:
+                    calendar = calendars[sla.calendar] = tracker.calendars.by_name(
+                        work, sla.calendar
+                    )
+                left = calendar.working_time_between(now, sla.due_at)  # < 0: overdue
+                remaining = round(left.total_seconds() / 60, 1)
+            found[task_id] = SlaOut(
+                due_at=sla.due_at, status=str(sla.status.value),
+                remaining_business_minutes=remaining,
+            )
+    return found
 
 
 @router.get("/{task_id}", response_model=TaskDetail, response_model_by_alias=True)
@@ -412,7 +444,7 @@ def get_task(task_id: Key, principal: CurrentPrincipal, services: ServicesDep) -
     task = services.work.task(principal.user_id, task_id)
     record = services.engine.task(task_id)
     return TaskDetail(
-        **task_out(task).model_dump(),
+        **task_out(task).model_dump(exclude={"sla"}),
         variables=services.engine.variables(task.instance_id),
         outcomes=_outcomes(services, record),
         sla=_sla(services, task),
