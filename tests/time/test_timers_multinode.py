@@ -14,7 +14,6 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +27,7 @@ from caseflow.store.sql import SqlStore
 from caseflow.time.jobs import JobExecutor
 from tests.bpmn import chain, process
 from tests.pg import POSTGRES_URL
+from tests.time.test_jobs_multinode import count, wait_for
 
 LOCK_FOR = timedelta(seconds=2)
 
@@ -85,19 +85,6 @@ def node_main(url: str, schema: str, node_id: str, results: Any) -> None:
     executor.run_forever(stop)
     results.put((node_id, executor.stats.as_dict()))
     store.close()
-
-
-def count(store: SqlStore, sql: str) -> int:
-    with store.engine.connect() as conn:
-        return int(conn.execute(sa.text(sql)).scalar_one())
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.mark.postgres
