@@ -86,3 +86,67 @@ def test_two_processes_completing_both_branches_pass_the_join_once(
             node.join(timeout=30)
             if node.is_alive():
                 node.kill()
+
+
+BOUNDARY_TIMER = process(
+    """
+    <startEvent id="s"/><userTask id="review"/><endEvent id="e"/>
+    <boundaryEvent id="late" attachedToRef="review"><timerEventDefinition>
+      <timeDuration>PT1H</timeDuration></timerEventDefinition></boundaryEvent>
+    <userTask id="chase"/><endEvent id="e2"/>
+    """
+    + chain("s", "review", "e")
+    + chain("late", "chase", "e2")
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("other_commits", [True, False], ids=["job-removed", "rolled-back"])
+def test_a_firing_timer_waits_for_a_command_holding_its_instance(
+    postgres_stores: Callable[[], Store], postgres_schema: str, other_commits: bool
+) -> None:
+    """A timer job takes its instance's row first, as every command does: one that holds
+    the instance (and removes the timer, as completing the task does) is waited for, with
+    no deadlock; the job is then lost if it went, or fires on the state left behind."""
+    import threading
+    from datetime import timedelta
+
+    import psycopg
+
+    from caseflow.clock import ManualClock
+    from caseflow.time.jobs import JobExecutor
+    from tests.pg import POSTGRES_URL
+
+    clock = ManualClock()
+    engine = ProcessEngine(postgres_stores(), clock=clock)
+    engine.deploy(BOUNDARY_TIMER)
+    instance = engine.start("p")
+    clock.advance(timedelta(hours=1))
+    executor = JobExecutor(engine, node_id="n1", max_workers=1)
+    [job] = executor.acquire(10)
+
+    libpq = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(libpq, options=f"-c search_path={postgres_schema}") as other:
+        other.execute(
+            "SELECT 1 FROM process_instance WHERE id = %s FOR NO KEY UPDATE", (instance.id,)
+        )
+        outcome: list[str] = []
+        firing = threading.Thread(target=lambda: outcome.append(executor.execute(job)))
+        firing.start()
+        firing.join(timeout=1.0)
+        assert firing.is_alive(), "the timer did not wait for the instance's lock"
+        if other_commits:
+            other.execute("DELETE FROM job WHERE id = %s", (job.id,))
+            other.commit()
+        else:
+            other.rollback()
+        firing.join(timeout=30)
+
+    assert not firing.is_alive()
+    if other_commits:
+        assert outcome == ["lost"]
+        assert engine.instance(instance.id).active_elements == ["review"]
+    else:
+        assert outcome == ["executed"]
+        assert engine.instance(instance.id).active_elements == ["chase"]
+    assert (executor.stats.errors, executor.stats.failed) == (0, 0)

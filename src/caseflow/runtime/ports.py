@@ -263,7 +263,9 @@ class Transaction(abc.ABC):
         """
 
     @abc.abstractmethod
-    def lock_job_for_execution(self, job_id: str, node_id: str, now: datetime) -> Job | None:
+    def lock_job_for_execution(
+        self, job_id: str, node_id: str, now: datetime, *, with_instance: bool = False
+    ) -> Job | None:
         """Inside the transaction that executes the job: re-read and row-lock it if
         ``node_id`` still holds an unexpired lock (PostgreSQL ``SELECT ... FOR UPDATE``).
 
@@ -271,6 +273,10 @@ class Transaction(abc.ABC):
         operator) or the job is gone: the caller must then not execute it. This is what
         makes a job run once: a node whose lock expired and was taken over cannot get
         past here, and a node that got past here holds the row until it commits.
+
+        ``with_instance``: the caller goes on to load and change the job's instance. A
+        store may read it along (PostgreSQL: the instance's row locked first, as every
+        command on an instance takes it, then the job, in the same round trip).
         """
 
     @abc.abstractmethod

@@ -982,7 +982,7 @@ class ProcessEngine:
 
         def body(unit: _Unit) -> dict[str, Any]:
             now = self.clock.now()
-            job = unit.tx.lock_job_for_execution(job_id, node_id, now)
+            job = unit.tx.lock_job_for_execution(job_id, node_id, now, with_instance=True)
             if job is None:
                 raise IllegalState(f"job '{job_id}' is not locked by node '{node_id}'")
             executor = unit.executor()

@@ -588,7 +588,9 @@ class MemoryTransaction(Transaction):
             acquired.append(_clone(job))
         return acquired
 
-    def lock_job_for_execution(self, job_id: str, node_id: str, now: datetime) -> Job | None:
+    def lock_job_for_execution(
+        self, job_id: str, node_id: str, now: datetime, *, with_instance: bool = False
+    ) -> Job | None:
         job = self.store.jobs.rows.get(job_id)
         if (
             job is None

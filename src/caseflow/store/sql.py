@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from datetime import date, datetime, timedelta
 from operator import attrgetter
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import psycopg
 import uuid_utils
@@ -986,9 +986,14 @@ class SqlTransaction(Transaction):
                 )
             ),
             subscriptions=StateTable(
-                self._lazy(self._records_of, key, SEL_SUBSCRIPTIONS_OF, M_SUBSCRIPTION)
+                self._lazy(
+                    self._records_of, key, SEL_SUBSCRIPTIONS_OF, M_SUBSCRIPTION,
+                    lazy_rows.get("subscriptions"),
+                )
             ),
-            jobs=StateTable(self._lazy(self._records_of, key, SEL_JOBS_OF, M_JOB)),
+            jobs=StateTable(
+                self._lazy(self._records_of, key, SEL_JOBS_OF, M_JOB, lazy_rows.get("jobs"))
+            ),
             incidents=StateTable(self._lazy(self._records_of, key, SEL_INCIDENTS_OF, M_INCIDENT)),
         )
 
@@ -1024,33 +1029,42 @@ class SqlTransaction(Transaction):
         return self._remember([r for r in ahead if r[at] == tenant])
 
     def _read_ahead(
-        self, name: str, by_id: Any, record_id: str
-    ) -> Sequence[Sequence[Any]]:
-        """Rows of ``name`` (tasks or external tasks) of the instance owning ``record_id``,
-        with that instance, its executions and its variables, in one round trip.
+        self,
+        ahead: _Ahead,
+        record_id: str,
+        first: tuple[tuple[Any, dict[str, Any]], ...] = (),
+    ) -> tuple[dict[str, Sequence[Sequence[Any]]], list[Sequence[Sequence[Any]]]]:
+        """The rows (by table name) of the instance owning ``record_id`` (a task, an
+        external task or a job), with that instance, its executions and its variables,
+        in one round trip; and the results of the statements ``first``, run after the
+        instance's lock and before the reads.
 
-        A command that looks up a task goes on to load its instance and touch its tasks
-        next; on PostgreSQL that is three round trips made one. ``load_instance`` takes
-        what was read here (once); the rows are as current as a load at this moment.
-        Unless the transaction is ``read_only``, the instance's row is locked first
-        (``FOR NO KEY UPDATE``): a concurrent command on the same instance waits for
-        this one instead of failing on its revision and starting again.
+        A command that looks up such a row goes on to load its instance and touch its
+        rows next; on PostgreSQL that is several round trips made one. ``load_instance``
+        takes what was read here (once); the rows are as current as a load at this
+        moment. Unless the transaction is ``read_only``, the instance's row is locked
+        first (``FOR NO KEY UPDATE``): a concurrent command on the same instance waits
+        for this one instead of failing on its revision and starting again.
         """
-        instance_of, siblings, lock = by_id
         key = {"rid": record_id}
-        reads = ((instance_of[0], key), (instance_of[1], key), (siblings, key))
+        reads = [(ahead.instance, key), (ahead.variables, key)]
+        reads += [(statement, key) for _, statement in ahead.siblings]
         if self.read_only:
-            instance_rows, variable_rows, rows = self._fetch(*reads)
+            results = self._fetch(*first, *reads)
         else:
             # the command will write what it read: lock the instance's row first (the
             # reads after it then see its latest state), and its save can wait for the
             # COMMIT's round trip (see save)
-            locked, instance_rows, variable_rows, rows = self._fetch((lock, key), *reads)
+            locked, *results = self._fetch((ahead.lock, key), *first, *reads)
             if locked:
                 self._locked[locked[0][0]] = locked[0][1]
+        extra, (instance_rows, variable_rows, *sibling_rows) = (
+            results[: len(first)], results[len(first) :],
+        )
+        rows = {name: r for (name, _), r in zip(ahead.siblings, sibling_rows, strict=True)}
         if instance_rows:
-            self._prefetched[instance_rows[0][0]] = (instance_rows, variable_rows, {name: rows})
-        return rows
+            self._prefetched[instance_rows[0][0]] = (instance_rows, variable_rows, rows)
+        return rows, extra
 
     def _remember(self, rows: Sequence[Sequence[Any]]) -> list[UserTaskRecord]:
         tasks = []
@@ -1210,7 +1224,7 @@ class SqlTransaction(Transaction):
 
     def get_task(self, task_id: str) -> UserTaskRecord | None:
         if self.store.is_postgres:
-            rows = self._read_ahead("tasks", _AHEAD_OF_TASK, task_id)
+            rows = self._read_ahead(_AHEAD_OF_TASK, task_id)[0]["tasks"]
             return next((t for t in self._remember(rows) if t.id == task_id), None)
         (rows,) = self._fetch((_SEL_TASK, {"id": task_id}))
         tasks = self._remember(rows)
@@ -1234,7 +1248,7 @@ class SqlTransaction(Transaction):
 
     def get_external_task(self, external_task_id: str) -> ExternalTaskRecord | None:
         if self.store.is_postgres:
-            rows = self._read_ahead("external_tasks", _AHEAD_OF_EXTERNAL, external_task_id)
+            rows = self._read_ahead(_AHEAD_OF_EXTERNAL, external_task_id)[0]["external_tasks"]
             return next(
                 (M_EXTERNAL.record(r) for r in rows if r[0] == external_task_id), None
             )
@@ -1373,16 +1387,21 @@ class SqlTransaction(Transaction):
         acquired.sort(key=lambda job: (job.due_at, job.id))
         return acquired
 
-    def lock_job_for_execution(self, job_id: str, node_id: str, now: datetime) -> Job | None:
+    def lock_job_for_execution(
+        self, job_id: str, node_id: str, now: datetime, *, with_instance: bool = False
+    ) -> Job | None:
         params = {"id": job_id, "node": node_id, "now": now}
-        raw = self._raw()
-        if raw is None:
-            (rows,) = self._fetch((_SEL_JOB_FOR_EXECUTION, params))
+        if with_instance and self.store.is_postgres:
+            # the instance's lock, the job's, then the instance's rows: one round trip, and
+            # the save waits for the COMMIT's (see _read_ahead); taking the instance first
+            # is the order of every other command on it, which may delete this job
+            _, (rows,) = self._read_ahead(
+                _AHEAD_OF_JOB, job_id, first=((_SEL_JOB_FOR_EXECUTION, params),)
+            )
+            if not rows:
+                self._prefetched.clear()  # not executed: nothing of it is loaded
         else:
-            # a plain BEGIN, then the statement: measured cheaper (CPU and wall) than both
-            # in one pipeline for this one-statement start of every job's transaction
-            sql = self.store.compiled(_SEL_JOB_FOR_EXECUTION)[0]
-            rows = raw.execute(sql, _pg_params(params)).fetchall()
+            (rows,) = self._fetch((_SEL_JOB_FOR_EXECUTION, params))
         return M_JOB.record(rows[0]) if rows else None
 
     def record_job_failure(
@@ -2038,9 +2057,19 @@ def _job_incident(job: Job, instance_id: str, now: datetime) -> Incident:
 
 
 
-def _ahead_of(table: Table) -> tuple[tuple[Any, Any], Any, Any]:
-    """Statements reading an instance and its rows of ``table`` from one row id, and
-    the statement locking that instance's row first (PostgreSQL; see _read_ahead)."""
+class _Ahead(NamedTuple):
+    """The statements of a read-ahead (see SqlTransaction._read_ahead), each taking the
+    id of one row (``rid``) of a table that belongs to an instance."""
+
+    lock: Any  # the owning instance's row, FOR NO KEY UPDATE
+    instance: Any  # the instance with its executions
+    variables: Any
+    siblings: tuple[tuple[str, Any], ...]  # (InstanceState table name, its rows' read)
+
+
+def _ahead_of(table: Table, *siblings: str) -> _Ahead:
+    """Statements reading an instance and its rows of the tables named (as
+    InstanceState names them) from the id of one row of ``table``."""
     owner = (
         select(table.c.instance_id).where(table.c.id == bindparam("rid")).limit(1)
     ).scalar_subquery()
@@ -2054,14 +2083,21 @@ def _ahead_of(table: Table) -> tuple[tuple[Any, Any], Any, Any]:
         .where(_I.c.id == owner)
     )
     variables = SEL_VARIABLE.where(s.variable.c.instance_id == owner)
-    if table is s.user_task:
-        siblings = SEL_TASK_WITH_CANDIDATES.where(s.user_task.c.instance_id == owner)
-    else:
-        siblings = M_EXTERNAL.select.where(s.external_task.c.instance_id == owner)
-    return (instance, variables), siblings, lock
+    reads = {
+        "tasks": SEL_TASK_WITH_CANDIDATES.where(s.user_task.c.instance_id == owner),
+        "external_tasks": M_EXTERNAL.select.where(s.external_task.c.instance_id == owner),
+        "subscriptions": M_SUBSCRIPTION.select.where(
+            s.event_subscription.c.instance_id == owner
+        ),
+        "jobs": M_JOB.select.where(s.job.c.instance_id == owner),
+    }
+    return _Ahead(lock, instance, variables, tuple((n, reads[n]) for n in siblings))
 
 
-_AHEAD_OF_TASK = _ahead_of(s.user_task)
-_AHEAD_OF_EXTERNAL = _ahead_of(s.external_task)
+_AHEAD_OF_TASK = _ahead_of(s.user_task, "tasks")
+_AHEAD_OF_EXTERNAL = _ahead_of(s.external_task, "external_tasks")
+# a firing timer (or another engine job) touches the instance's jobs, and leaving its
+# node, the subscriptions and tasks attached to it
+_AHEAD_OF_JOB = _ahead_of(s.job, "jobs", "subscriptions", "tasks")
 
 __all__ = ["SqlStore", "SqlTransaction", "create_engine_for", "normalise_url"]
