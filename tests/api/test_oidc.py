@@ -110,7 +110,8 @@ def test_a_valid_token_maps_claims_to_user_and_groups(oidc_api: LiveApi, idp: Id
     assert me(oidc_api, idp.token(preferred_username=None)).json()["userId"] == "0b7c"
     config = oidc_api.anonymous().get("/api/v1/auth/config").json()
     assert config == {"mode": "oidc", "devUsers": None,
-                      "oidc": {"issuer": ISSUER, "clientId": "caseflow-web"}}
+                      "oidc": {"issuer": ISSUER, "clientId": "caseflow-web",
+                               "scope": "openid profile email", "audience": AUDIENCE}}
 
 
 def test_caseflow_roles_join_the_token_groups(oidc_api: LiveApi, idp: IdentityProvider) -> None:
@@ -161,3 +162,21 @@ def test_rotated_keys_are_fetched_again(oidc_api: LiveApi, idp: IdentityProvider
 def test_dev_login_is_off_in_oidc_mode(oidc_api: LiveApi) -> None:
     answer = oidc_api.anonymous().post("/api/v1/auth/dev-login", json={"userId": "admin"})
     assert_problem(answer, 404, "not_found")
+
+
+def test_without_a_jwks_url_the_keys_are_found_through_discovery_or_a_503(
+    tmp_path: Path, idp: IdentityProvider
+) -> None:
+    """No ``oidc_jwks_url``: the issuer's discovery document names the JWKS. When it cannot
+    be read, tokens are neither accepted nor called invalid: the provider is unavailable."""
+    store, settings = _sqlite_settings(tmp_path, {
+        "auth_mode": "oidc", "oidc_issuer": "http://127.0.0.1:9/realms/caseflow",
+        "oidc_audience": AUDIENCE,
+    })
+    try:
+        for api in _serve(store, settings):
+            answer = me(api, idp.token())
+            assert_problem(answer, 503, "auth_unavailable")
+            assert "discovery" in answer.json()["detail"]
+    finally:
+        store.close()

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,19 +75,15 @@ class LiveServer:
         return str(self.api("POST", "/auth/dev-login", {"userId": user_id})["token"])
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@contextmanager
+def serving(home: Path, env_extra: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """``caseflow serve --demo`` on a fresh SQLite file in ``home``, until the block ends."""
     if not (ROOT / "src" / "caseflow" / "web" / "static" / "index.html").exists():
         pytest.fail("the web app is not built: run `make install` (npm ci && npm run build)")
-    home = tmp_path_factory.mktemp("web-server")
     port = _free_port()
     log = home / "server.log"
-    env = {
-        **os.environ,
-        "CASEFLOW_LOG_LEVEL": "WARNING",
-        "CASEFLOW_CONFIG": "",
-    }
-    env.pop("CASEFLOW_CONFIG")
+    env = {**os.environ, "CASEFLOW_LOG_LEVEL": "WARNING", **(env_extra or {})}
+    env.pop("CASEFLOW_CONFIG", None)
     database_url = f"sqlite:///{home / 'web.db'}"
     command = [
         str(Path(sys.executable).with_name("caseflow")),
@@ -97,7 +94,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "--port",
         str(port),
         "--database-url",
-        f"sqlite:///{home / 'web.db'}",
+        database_url,
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=home)  # noqa: S603
@@ -116,13 +113,21 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                 process.kill()
                 pytest.fail(f"caseflow serve did not answer in time:\n{log.read_text()[-4000:]}")
             time.sleep(0.3)
-    yield server
-    process.terminate()
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with serving(tmp_path_factory.mktemp("web-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

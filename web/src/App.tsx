@@ -3,7 +3,16 @@ import { useEffect, useState } from "preact/hooks";
 import { getToken, setUnauthenticatedHandler } from "./api";
 import { lang, onLangChange, setLang, t, type Lang } from "./i18n";
 import { Link, match, navigate, useLocation } from "./router";
-import { loadConfig, loadMe, logout, type AuthConfig, type Me } from "./session";
+import {
+  CALLBACK_PATH,
+  completeOidcSignIn,
+  loadConfig,
+  loadMe,
+  logout,
+  signOut,
+  type AuthConfig,
+  type Me,
+} from "./session";
 import { liveStatus, onLiveStatus, startLive, stopLive } from "./events";
 import { LoginPage } from "./pages/Login";
 import { TaskListPage } from "./pages/TaskList";
@@ -18,6 +27,7 @@ export function App() {
   const [config, setConfig] = useState<AuthConfig | null>(null);
   const [me, setMe] = useState<Me | null>(null);
   const [checked, setChecked] = useState(false);
+  const [signInError, setSignInError] = useState<unknown>(null);
   const [live, setLive] = useState(liveStatus());
   const { path } = useLocation();
 
@@ -40,17 +50,32 @@ export function App() {
   useEffect(() => {
     if (me) startLive();
   }, [me]);
+  // back from the identity provider with a code (or an error): finish signing in
+  const callback = path === CALLBACK_PATH;
+  useEffect(() => {
+    if (!callback || !config) return;
+    completeOidcSignIn(config).then(
+      (done) => {
+        setMe(done.me);
+        navigate(landing(done.next), true);
+      },
+      (failure) => {
+        setSignInError(failure);
+        navigate("/app/login", true);
+      },
+    );
+  }, [callback, config]);
 
-  if (!checked) return <p class="muted boot">{t("common.loading")}</p>;
+  if (!checked || (callback && !signInError)) return <p class="muted boot">{t(callback ? "login.completing" : "common.loading")}</p>;
 
   if (!me || path === "/app/login") {
     return (
       <LoginPage
         config={config}
+        error={signInError}
         onLogin={(user) => {
           setMe(user);
-          const next = new URLSearchParams(location.search).get("next");
-          navigate(next && next.startsWith("/app/") && next !== "/app/login" ? next : "/app/tasks", true);
+          navigate(landing(new URLSearchParams(location.search).get("next")), true);
         }}
       />
     );
@@ -108,10 +133,12 @@ export function App() {
           <button
             type="button"
             onClick={() => {
-              logout();
               stopLive();
-              setMe(null);
-              navigate("/app/login");
+              void signOut(config).then((leaving) => {
+                if (leaving) return; // off to the identity provider, which sends us back
+                setMe(null);
+                navigate("/app/login");
+              });
             }}
           >
             {t("nav.logout")}
@@ -142,4 +169,9 @@ function Page(props: { path: string; me: Me }) {
       <Link href="/app/tasks">{t("nav.tasks")}</Link>
     </div>
   );
+}
+
+/** Where to go after signing in: the page asked for (one of ours), or the task list. */
+function landing(next: string | null): string {
+  return next && next.startsWith("/app/") && next !== "/app/login" && next !== CALLBACK_PATH ? next : "/app/tasks";
 }

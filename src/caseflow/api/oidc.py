@@ -1,6 +1,7 @@
 """OIDC bearer tokens: signature by the issuer's JWKS, then issuer, audience and expiry.
 
-The JWKS is fetched once and cached; a token signed with a key id the cache does not know
+The JWKS (at ``oidc_jwks_url``, or where the issuer's discovery document says) is fetched
+once and cached; a token signed with a key id the cache does not know
 makes one refetch (the provider rotated its keys; at most every
 ``oidc_jwks_refetch_seconds``), and an id still unknown then is refused.
 Only asymmetric algorithms are accepted, so a token "signed" with the public key as an
@@ -9,7 +10,10 @@ HMAC secret, or an unsigned one, never passes.
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.error
+import urllib.request
 from typing import Any
 
 import jwt
@@ -25,10 +29,9 @@ def _jwks(services: Services) -> jwt.PyJWKClient:
     with _lock:
         client = services.extras.get("oidc_jwks")
         if not isinstance(client, jwt.PyJWKClient):
-            url = services.settings.oidc_jwks_url
-            if not url:
-                raise ApiProblem(503, "OIDC is not configured (CASEFLOW_OIDC_JWKS_URL)",
-                                 code="auth_not_configured")
+            url = services.settings.oidc_jwks_url or _discovered_jwks_url(
+                services.settings.oidc_issuer
+            )
             client = jwt.PyJWKClient(
                 url,
                 cache_keys=True,
@@ -38,6 +41,33 @@ def _jwks(services: Services) -> jwt.PyJWKClient:
             )
             services.extras["oidc_jwks"] = client
         return client
+
+
+def _discovered_jwks_url(issuer: str | None) -> str:
+    """``jwks_uri`` from the issuer's OpenID discovery document (OIDC Discovery 1.0 §4)."""
+    if not issuer:
+        raise ApiProblem(
+            503, "OIDC is not configured (CASEFLOW_OIDC_ISSUER or CASEFLOW_OIDC_JWKS_URL)",
+            code="auth_not_configured",
+        )
+    if not issuer.startswith(("https://", "http://")):
+        raise ApiProblem(503, "the OIDC issuer is not an http(s) URL", code="auth_not_configured")
+    where = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        with urllib.request.urlopen(where, timeout=10) as response:  # noqa: S310 - checked above
+            document = json.loads(response.read(1_000_000))
+    except (OSError, ValueError) as error:
+        raise ApiProblem(
+            503, "the identity provider's discovery document cannot be fetched",
+            code="auth_unavailable",
+        ) from error
+    url = document.get("jwks_uri") if isinstance(document, dict) else None
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise ApiProblem(
+            503, "the identity provider's discovery document names no jwks_uri",
+            code="auth_unavailable",
+        )
+    return url
 
 
 def _refused(detail: str) -> ApiProblem:

@@ -46,7 +46,12 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None
+    # the web app's sign-in (authorization code with PKCE): the provider's public client
+    # for the pages, the scopes they ask for, and origins other than the issuer's that the
+    # pages must reach (a token endpoint elsewhere), for the Content-Security-Policy
     oidc_client_id: str | None = None
+    oidc_scopes: str = "openid profile email"
+    oidc_web_origins: list[str] = Field(default_factory=list)
     oidc_user_claim: str = "preferred_username"
     oidc_groups_claim: str = "groups"
     oidc_leeway_seconds: int = 30

@@ -3,8 +3,10 @@ and the one thing only the pages need: the development users to offer at sign-in
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -12,19 +14,44 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 STATIC_DIR = Path(__file__).parent / "static"
 """Where ``npm run build`` writes the app (not in git; shipped in the wheel)."""
 
-# The pages load only their own scripts and talk only to this server. bpmn-js and form-js set
-# inline styles on the elements they draw, hence 'unsafe-inline' for styles (not for scripts).
+# The pages load only their own scripts and talk only to this server (and, signing in with
+# OIDC, to the identity provider). bpmn-js and form-js set inline styles on the elements they
+# draw, hence 'unsafe-inline' for styles (not for scripts).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src {connect}; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
-_PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+
+
+@lru_cache(maxsize=8)
+def content_security_policy(issuer: str | None, web_origins: tuple[str, ...] = ()) -> str:
+    """The pages' policy: ``connect-src`` adds the identity provider's origin (its discovery
+    document and token endpoint are fetched by the sign-in) and any ``oidc_web_origins``."""
+    connect = ["'self'"]
+    for url in (issuer, *web_origins):
+        parts = urlsplit(url or "")
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if origin not in connect:
+                connect.append(origin)
+    return CONTENT_SECURITY_POLICY.format(connect=" ".join(connect))
+
+
+def _page_headers(request: Request) -> dict[str, str]:
+    settings = getattr(getattr(request.app.state, "services", None), "settings", None)
+    if settings is not None and settings.effective_auth_mode == "oidc":
+        policy = content_security_policy(
+            settings.oidc_issuer, tuple(settings.oidc_web_origins)
+        )
+    else:
+        policy = content_security_policy(None)
+    return {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
 _ASSET_HEADERS = {
     # Vite names every asset after its content: a new build means new names.
     "Cache-Control": "public, max-age=31536000, immutable",
@@ -51,11 +78,13 @@ def _static_file(relative: str) -> Path | None:
     return candidate
 
 
-def _index() -> Response:
+def _index(request: Request) -> Response:
     index = _static_file("index.html")
     if index is None:
         return HTMLResponse(NOT_BUILT, status_code=503, headers={"Cache-Control": "no-cache"})
-    return FileResponse(index, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+    return FileResponse(
+        index, media_type="text/html; charset=utf-8", headers=_page_headers(request)
+    )
 
 
 @router.get("/api/v1/web/dev-users")
@@ -91,15 +120,15 @@ def home() -> RedirectResponse:
 
 
 @router.get("/app")
-def app_root() -> Response:
-    return _index()
+def app_root(request: Request) -> Response:
+    return _index(request)
 
 
 @router.get("/app/{path:path}")
-def app_page(path: str) -> Response:
+def app_page(path: str, request: Request) -> Response:
     if path.startswith("assets/"):
         asset = _static_file(path)
         if asset is None:
             return Response(status_code=404)
         return FileResponse(asset, headers=_ASSET_HEADERS)
-    return _index()
+    return _index(request)

@@ -39,6 +39,10 @@ export const en = {
   "login.oidc": "Sign in through your organisation ({issuer}) and paste the access token here.",
   "login.admin": "administrator",
   "login.operator": "supervisor",
+  "login.oidcIntro": "Sign in with your organisation's account ({issuer}).",
+  "login.oidcButton": "Sign in with your organisation",
+  "login.tokenDetails": "Sign in with an access token",
+  "login.completing": "Signing you in…",
   "login.token": "Access token",
 
   "tasks.title": "Task list",

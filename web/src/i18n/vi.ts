@@ -41,6 +41,10 @@ export const vi: Record<keyof typeof en, string> = {
   "login.oidc": "Đăng nhập qua hệ thống của cơ quan ({issuer}) rồi dán mã truy cập vào đây.",
   "login.admin": "quản trị",
   "login.operator": "giám sát",
+  "login.oidcIntro": "Đăng nhập bằng tài khoản của cơ quan ({issuer}).",
+  "login.oidcButton": "Đăng nhập bằng tài khoản cơ quan",
+  "login.tokenDetails": "Đăng nhập bằng mã truy cập",
+  "login.completing": "Đang đăng nhập…",
   "login.token": "Mã truy cập",
 
   "tasks.title": "Danh sách công việc",

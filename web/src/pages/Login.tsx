@@ -1,13 +1,14 @@
-// Sign in: in development mode pick a demo user; with OIDC paste an access token.
+// Sign in: in development mode pick a demo user; with OIDC go through the organisation's
+// identity provider (authorization code with PKCE), or paste an access token.
 import { useState } from "preact/hooks";
 import { setToken } from "../api";
 import { ErrorNote } from "../components/common";
 import { lang, setLang, t, type Lang } from "../i18n";
-import { devLogin, devUsers, loadMe, type AuthConfig, type Me } from "../session";
+import { beginOidcSignIn, devLogin, devUsers, loadMe, oidcClient, type AuthConfig, type Me } from "../session";
 
-export function LoginPage(props: { config: AuthConfig | null; onLogin: (me: Me) => void }) {
+export function LoginPage(props: { config: AuthConfig | null; onLogin: (me: Me) => void; error?: unknown }) {
   const { config } = props;
-  const [error, setError] = useState<unknown>(null);
+  const [error, setError] = useState<unknown>(props.error ?? null);
   const [busy, setBusy] = useState(false);
   const [userId, setUserId] = useState("");
   const [token, setTokenText] = useState("");
@@ -96,25 +97,52 @@ export function LoginPage(props: { config: AuthConfig | null; onLogin: (me: Me) 
           </>
         )}
         {config && config.mode !== "dev" && (
-          <form
-            class="stack"
-            onSubmit={(event) => {
-              event.preventDefault();
-              void signIn(async () => {
-                setToken(token.trim());
-                return loadMe();
-              });
-            }}
-          >
-            {config.oidc && <p>{t("login.oidc", { issuer: config.oidc.issuer })}</p>}
-            <label class="field">
-              <span>{t("login.token")}</span>
-              <textarea name="token" rows={4} value={token} onInput={(event) => setTokenText((event.target as HTMLTextAreaElement).value)} />
-            </label>
-            <button type="submit" class="primary" disabled={busy || !token.trim()}>
-              {t("login.signIn")}
-            </button>
-          </form>
+          <div class="stack">
+            {oidcClient(config) && (
+              <>
+                <p>{t("login.oidcIntro", { issuer: config.oidc?.issuer ?? "" })}</p>
+                <button
+                  type="button"
+                  class="primary"
+                  data-action="oidc-sign-in"
+                  disabled={busy}
+                  onClick={() => {
+                    setBusy(true);
+                    setError(null);
+                    const next = new URLSearchParams(location.search).get("next");
+                    beginOidcSignIn(config, next).catch((failure) => {
+                      setError(failure);
+                      setBusy(false);
+                    });
+                  }}
+                >
+                  {t("login.oidcButton")}
+                </button>
+              </>
+            )}
+            <details open={!oidcClient(config)}>
+              <summary>{t("login.tokenDetails")}</summary>
+              <form
+                class="stack"
+                onSubmit={(event) => {
+                  event.preventDefault();
+                  void signIn(async () => {
+                    setToken(token.trim());
+                    return loadMe();
+                  });
+                }}
+              >
+                {config.oidc && !oidcClient(config) && <p>{t("login.oidc", { issuer: config.oidc.issuer })}</p>}
+                <label class="field">
+                  <span>{t("login.token")}</span>
+                  <textarea name="token" rows={4} value={token} onInput={(event) => setTokenText((event.target as HTMLTextAreaElement).value)} />
+                </label>
+                <button type="submit" disabled={busy || !token.trim()}>
+                  {t("login.signIn")}
+                </button>
+              </form>
+            </details>
+          </div>
         )}
         <ErrorNote error={error} />
       </main>

@@ -41,8 +41,12 @@ class DevToken(CamelModel):
 
 
 class OidcConfig(CamelModel):
+    """What the web app needs for an authorization-code sign-in with PKCE."""
+
     issuer: str | None
     client_id: str | None
+    scope: str
+    audience: str | None
 
 
 class AuthConfig(CamelModel):
@@ -94,5 +98,10 @@ def auth_config(request: Request, services: Annotated[Services, Depends(get_serv
     return AuthConfig(
         mode="oidc",
         dev_users=None,
-        oidc=OidcConfig(issuer=settings.oidc_issuer, client_id=settings.oidc_client_id),
+        oidc=OidcConfig(
+            issuer=settings.oidc_issuer,
+            client_id=settings.oidc_client_id,
+            scope=settings.oidc_scopes,
+            audience=settings.oidc_audience,
+        ),
     )
