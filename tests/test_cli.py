@@ -140,3 +140,24 @@ def test_signal_reaches_waiting_instances(cli: tuple[CliRunner, list[str]], tmp_
     run(cli, "start", "waiter")
     assert "reached 1 receiver" in run(cli, "signal", "Closed")
     assert "reached 0 receiver" in run(cli, "signal", "Closed")
+
+
+def test_a_message_with_a_ttl_is_kept_until_its_receiver_starts(
+    cli: tuple[CliRunner, list[str]], tmp_path: Path
+) -> None:
+    bpmn = tmp_path / "paid.bpmn"
+    bpmn.write_text(
+        process(
+            '<startEvent id="s"/><receiveTask id="wait" messageRef="m"/><endEvent id="e"/>'
+            + chain("s", "wait", "e"),
+            roots='<message id="m" name="paid"/>',
+        )
+    )
+    run(cli, "deploy", str(bpmn))
+    assert "no process instance waits" in run(cli, "message", "paid", "-b", "HS-1", code=1)
+    kept = run(cli, "message", "paid", "-b", "HS-1", "--ttl", "PT1H", "--var", "amount=5")
+    assert "kept as" in kept
+    started = run(cli, "start", "p", "--business-key", "HS-1", "--json")
+    assert json.loads(started)["instance"]["status"] == "COMPLETED"
+    assert "ISO 8601" in run(cli, "message", "paid", "--ttl", "soon", code=1)
+    assert "months" in run(cli, "message", "paid", "--ttl", "P1M", code=1)

@@ -15,11 +15,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
+import isodate
 import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from caseflow.errors import CaseflowError, DefinitionError, Problem
+from caseflow.errors import CaseflowError, DefinitionError, IllegalState, Problem
 from caseflow.runtime import ProcessEngine
 from caseflow.runtime.ports import InstanceQuery, TaskQuery, TopicRequest
 
@@ -406,20 +407,55 @@ def message(
     business_key: Annotated[str | None, typer.Option("--business-key", "-b")] = None,
     correlation_key: Annotated[str | None, typer.Option("--correlation-key")] = None,
     all_matches: Annotated[bool, typer.Option("--all")] = False,
+    ttl: Annotated[
+        str | None,
+        typer.Option("--ttl", help="ISO 8601 duration (PT1H): keep it this long if no one waits"),
+    ] = None,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Deliver a message to the instance waiting for it."""
+    """Deliver a message to the instance waiting for it (with --ttl, keep it for one that
+    comes later)."""
     try:
-        ids = _engine(database_url).correlate_message(
-            name,
-            business_key=business_key,
-            correlation_key=correlation_key,
-            variables=parse_vars(var),
-            all_matches=all_matches,
-        )
+        engine = _engine(database_url)
+        if ttl is None:
+            ids = engine.correlate_message(
+                name,
+                business_key=business_key,
+                correlation_key=correlation_key,
+                variables=parse_vars(var),
+                all_matches=all_matches,
+            )
+        else:
+            published = engine.publish_message(
+                name,
+                time_to_live=_duration(ttl),
+                business_key=business_key,
+                correlation_key=correlation_key,
+                variables=parse_vars(var),
+                all_matches=all_matches,
+            )
+            if published.buffered_id is not None and published.expires_at is not None:
+                out.print(
+                    f"no one waits yet: kept as {published.buffered_id} until"
+                    f" {published.expires_at.isoformat()}",
+                    highlight=False,
+                )
+                return
+            ids = published.instance_ids
     except CaseflowError as exc:
         raise _fail(exc) from None
     out.print(f"delivered to {', '.join(ids)}", highlight=False)
+
+
+def _duration(text: str) -> dt.timedelta:
+    """An ISO 8601 duration of days and time (PT1H, P2D); a clear error otherwise."""
+    try:
+        value = isodate.parse_duration(text)
+    except (isodate.ISO8601Error, ValueError):
+        raise _fail(IllegalState(f"'{text}' is not an ISO 8601 duration such as PT1H")) from None
+    if not isinstance(value, dt.timedelta):
+        raise _fail(IllegalState(f"'{text}': give days and time (P2D, PT1H), not months or years"))
+    return value
 
 
 @app.command("retry-job")

@@ -438,6 +438,39 @@ def test_messages_correlate_by_business_key(live_api: LiveApi) -> None:
                    "forbidden")
 
 
+def test_a_message_with_a_time_to_live_waits_for_its_receiver(live_api: LiveApi) -> None:
+    deployed(live_api, ("pay.bpmn", PAYMENT))
+    operator = live_api.operator()
+    bank = live_api.api_key_client("bank")
+    message = {"messageName": "paid", "businessKey": "C", "timeToLive": "PT2H",
+               "variables": {"paidAt": "early"}}
+    kept = bank.post("/api/v1/messages", json=message)
+    assert kept.status_code == 202, kept.text
+    body = kept.json()
+    assert body["processInstanceIds"] == [] and body["bufferedMessageId"]
+    [listed] = operator.get("/api/v1/messages/buffered", params={"messageName": "paid"}).json()
+    assert (listed["id"], listed["businessKey"], listed["variables"]) == (
+        body["bufferedMessageId"], "C", {"paidAt": "early"})
+    assert listed["expiresAt"] == body["expiresAt"]
+    # the instance comes later and takes the message as soon as it waits for it
+    iid = operator.post("/api/v1/process-instances",
+                        json={"processKey": "await_payment", "businessKey": "C"}).json()["id"]
+    done = operator.get(f"/api/v1/process-instances/{iid}").json()
+    assert done["status"] == "COMPLETED" and done["variables"]["paidAt"] == "early"
+    assert operator.get("/api/v1/messages/buffered").json() == []
+    # an operator may drop a kept message; a worker may not look
+    other = bank.post("/api/v1/messages", json={**message, "businessKey": "D"}).json()
+    assert_problem(live_api.client_as("w").get("/api/v1/messages/buffered"), 403, "forbidden")
+    gone = operator.delete(f"/api/v1/messages/buffered/{other['bufferedMessageId']}")
+    assert gone.status_code == 204
+    assert_problem(operator.delete(f"/api/v1/messages/buffered/{other['bufferedMessageId']}"),
+                   404, "not_found")
+    for bad in ({"timeToLive": "PT0S"}, {"timeToLive": "P400D"},
+                {"timeToLive": "PT1H", "processInstanceId": iid}, {"timeToLive": "soon"}):
+        assert_problem(bank.post("/api/v1/messages", json={**message, **bad}), 422,
+                       "validation_failed")
+
+
 def test_signals_reach_their_receivers(live_api: LiveApi) -> None:
     client = live_api.api_key_client("alarm")
     assert client.post("/api/v1/signals", json={"signalName": "alarm"}).json() == {"reached": 0}

@@ -150,3 +150,72 @@ def test_a_firing_timer_waits_for_a_command_holding_its_instance(
         assert outcome == ["executed"]
         assert engine.instance(instance.id).active_elements == ["chase"]
     assert (executor.stats.errors, executor.stats.failed) == (0, 0)
+
+
+def _racer(
+    url: str, schema: str, barrier: Barrier, work: mp.Queue[tuple[str, str] | None],
+    done: mp.Queue[str],
+) -> None:
+    """A node that, for each (what, id), waits for the other node, then either completes
+    the task ``id`` (opening a message receiver) or publishes the message for order ``id``
+    with a time to live."""
+    from datetime import timedelta
+
+    from caseflow.store import open_store
+
+    engine = ProcessEngine(open_store(url, schema=schema, migrate=False))
+    while (item := work.get()) is not None:
+        what, key = item
+        barrier.wait(timeout=30)
+        try:
+            if what == "complete":
+                engine.complete_task(key)
+            else:
+                engine.publish_message(
+                    "PaymentReceived", correlation_key=key, time_to_live=timedelta(hours=1)
+                )
+            done.put("ok")
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            done.put(f"{type(exc).__name__}: {exc}")
+    engine.store.close()
+
+
+@pytest.mark.postgres
+def test_a_buffered_message_and_a_receiver_opening_at_the_same_instant_meet_once(
+    postgres_stores: Callable[[], Store], postgres_schema: str
+) -> None:
+    """However publishing with a time to live and opening the receiver interleave, the
+    message reaches the receiver exactly once: never left in the buffer beside it."""
+    from tests.engine.test_message_buffer import RECEIVER
+    from tests.pg import POSTGRES_URL
+
+    setup = ProcessEngine(postgres_stores())
+    setup.deploy(RECEIVER)
+    orders = [
+        setup.start("order", variables={"orderId": f"o-{i}"}).id for i in range(ROUNDS)
+    ]
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    queues: list[mp.Queue[tuple[str, str] | None]] = [ctx.Queue(), ctx.Queue()]
+    done: mp.Queue[str] = ctx.Queue()
+    nodes = [
+        ctx.Process(target=_racer, args=(POSTGRES_URL, postgres_schema, barrier, q, done))
+        for q in queues
+    ]
+    for node in nodes:
+        node.start()
+    try:
+        for i, instance_id in enumerate(orders):
+            [task] = setup.tasks(TaskQuery(instance_id=instance_id))
+            queues[0].put(("complete", task.id))
+            queues[1].put(("publish", f"o-{i}"))
+            assert [done.get(timeout=60), done.get(timeout=60)] == ["ok", "ok"]
+            assert setup.instance(instance_id).active_elements == ["ship"], f"round {i}"
+            assert setup.buffered_messages() == [], f"round {i}"
+    finally:
+        for q in queues:
+            q.put(None)
+        for node in nodes:
+            node.join(timeout=30)
+            if node.is_alive():
+                node.kill()

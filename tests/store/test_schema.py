@@ -23,7 +23,12 @@ from caseflow.engine.state import (
     UserTaskRecord,
     Variable,
 )
-from caseflow.runtime.ports import CommandRecord, DefinitionRecord, DeploymentRecord
+from caseflow.runtime.ports import (
+    BufferedMessage,
+    CommandRecord,
+    DefinitionRecord,
+    DeploymentRecord,
+)
 from caseflow.store import open_store, schema
 from caseflow.store.memory import MemoryStore
 from caseflow.store.migrate import current_revision, downgrade, head_revision, upgrade
@@ -103,6 +108,7 @@ def test_downgrade_to_base_and_up_again(empty_engine: sa.Engine) -> None:
         (Incident, schema.incident, (), ()),
         (ActivityRecord, schema.activity_history, (), ("seq",)),
         (CommandRecord, schema.command_log, (), ()),
+        (BufferedMessage, schema.buffered_message, (), ()),
         (
             Variable,
             schema.variable,

@@ -6,6 +6,7 @@ from caseflow.runtime.process_engine import (
     InstanceView,
     LockedExternalTask,
     MessageNotCorrelated,
+    MessagePublished,
     ProcessEngine,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "InstanceView",
     "LockedExternalTask",
     "MessageNotCorrelated",
+    "MessagePublished",
     "ProcessEngine",
 ]

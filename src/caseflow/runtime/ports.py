@@ -117,6 +117,28 @@ class CommandRecord:
 
 
 @dataclass(slots=True)
+class BufferedMessage:
+    """A published message no receiver waited for, kept until ``expires_at`` for a
+    receiver that subscribes later (its time to live). Narrowed like a correlation: by
+    ``business_key`` (the receiving instance's) and ``correlation_key`` (the receiver's)."""
+
+    id: str
+    name: str
+    published_at: datetime
+    expires_at: datetime
+    variables: dict[str, Any] = field(default_factory=dict)
+    business_key: str | None = None
+    correlation_key: str | None = None
+    tenant_id: str = DEFAULT_TENANT
+
+    def matches(self, correlation_key: str | None, business_key: str | None) -> bool:
+        """Whether a receiver with these keys may take this message."""
+        return (self.correlation_key is None or self.correlation_key == correlation_key) and (
+            self.business_key is None or self.business_key == business_key
+        )
+
+
+@dataclass(slots=True)
 class OutboxEvent:
     """Something that happened, for the world outside: written in the same transaction as
     the change it reports (a transactional outbox), delivered later, at least once.
@@ -334,6 +356,41 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     def insert_command(self, record: CommandRecord) -> None:
         """Insert; a duplicate key raises ConcurrencyConflict (a racing twin committed)."""
+
+    # --- buffered messages ---
+    @abc.abstractmethod
+    def lock_message_name(self, name: str, tenant_id: str, *, exclusive: bool) -> None:
+        """Order publishing and subscribing for one message name until this transaction
+        ends (PostgreSQL: a transaction-level advisory lock, shared for receivers that
+        look in the buffer, exclusive for a publisher about to buffer). So a message is
+        never buffered while a receiver that would take it commits unseen beside it."""
+
+    @abc.abstractmethod
+    def buffer_message(self, message: BufferedMessage) -> None:
+        """Keep ``message`` for a later receiver; messages expired by its ``published_at``
+        are removed on the way."""
+
+    @abc.abstractmethod
+    def take_buffered_message(
+        self,
+        name: str,
+        tenant_id: str,
+        correlation_key: str | None,
+        business_key: str | None,
+        now: datetime,
+    ) -> BufferedMessage | None:
+        """Remove and return the oldest unexpired message of ``name`` that a receiver
+        with these keys may take (see :meth:`BufferedMessage.matches`), if any."""
+
+    @abc.abstractmethod
+    def buffered_messages(
+        self, tenant_id: str, now: datetime, name: str | None = None, limit: int = 100
+    ) -> list[BufferedMessage]:
+        """Unexpired buffered messages, oldest first."""
+
+    @abc.abstractmethod
+    def discard_buffered_message(self, message_id: str, tenant_id: str) -> bool:
+        """Remove a buffered message; whether there was one."""
 
     # --- the outbox ---
     @abc.abstractmethod

@@ -51,6 +51,7 @@ from caseflow.errors import (
 from caseflow.model import parse_bpmn, validate
 from caseflow.model.elements import Definitions, Process, UserTask
 from caseflow.runtime.ports import (
+    BufferedMessage,
     CommandRecord,
     DefinitionRecord,
     DefinitionStatus,
@@ -121,6 +122,16 @@ class InstanceView:
     incidents: list[Incident] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class MessagePublished:
+    """Where a published message went: to these instances (waiting, or started by it), or,
+    when none took it, into the buffer until ``expires_at`` (``buffered_id``)."""
+
+    instance_ids: list[str]
+    buffered_id: str | None = None
+    expires_at: datetime | None = None
+
+
 @dataclass(slots=True)
 class LockedExternalTask:
     task: ExternalTaskRecord
@@ -135,6 +146,7 @@ class _Unit(World):
         self.tx = tx
         self.states: dict[str, InstanceState] = {}
         self.loaded_status: dict[str, str] = {}  # instance id -> status when loaded
+        self.buffer_checked: set[str] = set()  # message subscriptions looked up in the buffer
 
     def executable(self, definition_id: str) -> ExecutableProcess:
         return self.engine._executable(self.tx, definition_id)
@@ -836,13 +848,38 @@ class ProcessEngine:
     # ------------------------------------------------------------------ signals, jobs, starts
 
     def _run(self, unit: _Unit, executor: Executor) -> None:
-        """Run the agenda, then deliver the signals it threw, until nothing is left."""
+        """Run the agenda, then deliver the signals it threw and the buffered messages its
+        new receivers may take, until nothing is left."""
         executor.run()
-        while executor.thrown_signals:
-            pending, executor.thrown_signals = executor.thrown_signals, []
-            for name, tenant_id in pending:
-                self._broadcast(unit, executor, name, tenant_id, None)
+        while True:
+            if executor.thrown_signals:
+                pending, executor.thrown_signals = executor.thrown_signals, []
+                for name, tenant_id in pending:
+                    self._broadcast(unit, executor, name, tenant_id, None)
+            elif not self._deliver_buffered(unit, executor):
+                return
             executor.run()
+
+    def _deliver_buffered(self, unit: _Unit, executor: Executor) -> bool:
+        """Give each message receiver this command opened the oldest buffered message it
+        may take (see :meth:`publish_message`); whether one was delivered."""
+        delivered = False
+        for state in list(unit.states.values()):
+            for sub in state.subscriptions.inserted():
+                if sub.kind != "message" or sub.id in unit.buffer_checked:
+                    continue
+                unit.buffer_checked.add(sub.id)
+                message = unit.tx.take_buffered_message(
+                    sub.event_name,
+                    sub.tenant_id,
+                    sub.correlation_key,
+                    state.instance.business_key,
+                    self.clock.now(),
+                )
+                if message is not None:
+                    executor.correlate(state, sub.id, message.variables)
+                    delivered = True
+        return delivered
 
     def _broadcast(
         self,
@@ -1043,50 +1080,152 @@ class ProcessEngine:
         """
 
         def body(unit: _Unit) -> dict[str, Any]:
-            subs = unit.tx.find_subscriptions(
-                SubscriptionQuery(
-                    kind="message",
-                    event_name=message_name,
-                    correlation_key=correlation_key,
-                    business_key=business_key,
-                    instance_id=instance_id,
-                    tenant_id=tenant_id,
-                )
+            return self._correlate(
+                unit, message_name, business_key, correlation_key, instance_id, variables,
+                all_matches, tenant_id,
             )
-            executor = unit.executor()
-            if not subs and instance_id is None:
-                starts = self._start_events(unit, "message", message_name, tenant_id)
-                if not starts:
-                    raise MessageNotCorrelated(
-                        message_name, _describe(business_key, correlation_key)
-                    )
-                if len(starts) > 1 and not all_matches:
-                    raise IllegalState(
-                        f"message '{message_name}' starts {len(starts)} processes;"
-                        " deliver to all to start each"
-                    )
-                started = [
-                    self._start_at(unit, executor, record, start_id, business_key, variables)
-                    for record, start_id in starts
-                ]
-                self._run(unit, executor)
-                return {"instance_ids": sorted(started)}
-            if not subs:
-                raise MessageNotCorrelated(message_name, _describe(business_key, correlation_key))
-            if len(subs) > 1 and not all_matches:
-                raise IllegalState(
-                    f"message '{message_name}' matches {len(subs)} waiting receivers;"
-                    " give a business key or correlation key, or deliver to all"
-                )
-            for sub in subs:
-                executor.correlate(unit.instance(sub.instance_id), sub.id, variables)
-            self._run(unit, executor)
-            return {"instance_ids": sorted({s.instance_id for s in subs})}
 
         result = self._command(
             "correlate_message", body, idempotency_key=idempotency_key, tenant_id=tenant_id
         )
         return list(result["instance_ids"])
+
+    def _correlate(
+        self,
+        unit: _Unit,
+        message_name: str,
+        business_key: str | None,
+        correlation_key: str | None,
+        instance_id: str | None,
+        variables: Mapping[str, Any] | None,
+        all_matches: bool,
+        tenant_id: str,
+    ) -> dict[str, Any]:
+        subs = unit.tx.find_subscriptions(
+            SubscriptionQuery(
+                kind="message",
+                event_name=message_name,
+                correlation_key=correlation_key,
+                business_key=business_key,
+                instance_id=instance_id,
+                tenant_id=tenant_id,
+            )
+        )
+        executor = unit.executor()
+        if not subs and instance_id is None:
+            starts = self._start_events(unit, "message", message_name, tenant_id)
+            if not starts:
+                raise MessageNotCorrelated(
+                    message_name, _describe(business_key, correlation_key)
+                )
+            if len(starts) > 1 and not all_matches:
+                raise IllegalState(
+                    f"message '{message_name}' starts {len(starts)} processes;"
+                    " deliver to all to start each"
+                )
+            started = [
+                self._start_at(unit, executor, record, start_id, business_key, variables)
+                for record, start_id in starts
+            ]
+            self._run(unit, executor)
+            return {"instance_ids": sorted(started)}
+        if not subs:
+            raise MessageNotCorrelated(message_name, _describe(business_key, correlation_key))
+        if len(subs) > 1 and not all_matches:
+            raise IllegalState(
+                f"message '{message_name}' matches {len(subs)} waiting receivers;"
+                " give a business key or correlation key, or deliver to all"
+            )
+        for sub in subs:
+            executor.correlate(unit.instance(sub.instance_id), sub.id, variables)
+        self._run(unit, executor)
+        return {"instance_ids": sorted({s.instance_id for s in subs})}
+
+    def publish_message(
+        self,
+        message_name: str,
+        *,
+        time_to_live: timedelta,
+        business_key: str | None = None,
+        correlation_key: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        all_matches: bool = False,
+        tenant_id: str = DEFAULT_TENANT,
+        idempotency_key: str | None = None,
+    ) -> MessagePublished:
+        """Deliver a message as :meth:`correlate_message` does; when no receiver waits for
+        it and no message start event takes it, keep it for ``time_to_live``: the first
+        receiver that subscribes meanwhile with matching keys takes it (the oldest first).
+
+        A buffered message starts no instance later: message start events take messages
+        when they are published.
+        """
+        if time_to_live <= timedelta(0):
+            raise IllegalState("a buffered message needs a positive time to live")
+
+        def body(unit: _Unit) -> dict[str, Any]:
+            try:
+                return self._correlate(
+                    unit, message_name, business_key, correlation_key, None, variables,
+                    all_matches, tenant_id,
+                )
+            except MessageNotCorrelated:
+                pass
+            # under the name's lock no receiver opens unseen: look again, then buffer
+            unit.tx.lock_message_name(message_name, tenant_id, exclusive=True)
+            query = SubscriptionQuery(
+                kind="message", event_name=message_name, correlation_key=correlation_key,
+                business_key=business_key, tenant_id=tenant_id,
+            )
+            if unit.tx.find_subscriptions(query):
+                # a receiver committed meanwhile: start again (and deliver to it)
+                raise ConcurrencyConflict(f"a receiver of message '{message_name}' appeared")
+            now = self.clock.now()
+            message = BufferedMessage(
+                id=self.new_id(),
+                name=message_name,
+                published_at=now,
+                expires_at=now + time_to_live,
+                variables=dict(variables or {}),
+                business_key=business_key,
+                correlation_key=correlation_key,
+                tenant_id=tenant_id,
+            )
+            unit.tx.buffer_message(message)
+            return {
+                "instance_ids": [],
+                "buffered_id": message.id,
+                "expires_at": message.expires_at.isoformat(),
+            }
+
+        result = self._command(
+            "publish_message", body, idempotency_key=idempotency_key, tenant_id=tenant_id
+        )
+        expires = result.get("expires_at")
+        return MessagePublished(
+            instance_ids=list(result["instance_ids"]),
+            buffered_id=result.get("buffered_id"),
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+        )
+
+    def buffered_messages(
+        self, *, name: str | None = None, limit: int = 100, tenant_id: str = DEFAULT_TENANT
+    ) -> list[BufferedMessage]:
+        """Messages waiting in the buffer for a receiver, oldest first (expired ones not)."""
+        now = self.clock.now()
+        return self._read(lambda tx: tx.buffered_messages(tenant_id, now, name, limit))
+
+    def discard_buffered_message(
+        self, message_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> None:
+        """Drop a buffered message no receiver should get after all."""
+
+        def body(unit: _Unit) -> dict[str, Any]:
+            if not unit.tx.discard_buffered_message(message_id, tenant_id):
+                raise NotFound("buffered message", message_id)
+            return {}
+
+        self._command("discard_buffered_message", body, tenant_id=tenant_id)
 
 
 def _sla_problems(process: Process) -> list[Problem]:
@@ -1123,6 +1262,7 @@ __all__ = [
     "InstanceView",
     "LockedExternalTask",
     "MessageNotCorrelated",
+    "MessagePublished",
     "ProcessEngine",
     "new_id",
 ]

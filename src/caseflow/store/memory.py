@@ -41,6 +41,7 @@ from caseflow.engine.state import (
 )
 from caseflow.errors import ConcurrencyConflict, NotFound
 from caseflow.runtime.ports import (
+    BufferedMessage,
     CommandRecord,
     DefinitionRecord,
     DefinitionStatus,
@@ -219,6 +220,7 @@ class MemoryStore(Store):
         self.commands: dict[tuple[str, str], CommandRecord] = {}
         self.outbox: dict[int, OutboxEvent] = {}  # by seq, which only grows
         self.outbox_seq = 0
+        self.buffered: dict[str, BufferedMessage] = {}  # by id, in publishing order
 
     def _get_undo(self) -> list[tuple[Any, ...]]:
         return self._undo_log
@@ -254,6 +256,12 @@ class MemoryStore(Store):
     def _dict_put(self, target: dict[Any, Any], key: Any, value: Any) -> None:
         self._undo_log.append((target, key, target.get(key, _MISSING)))
         target[key] = value
+
+    def _dict_pop(self, target: dict[Any, Any], key: Any) -> Any:
+        old = target.pop(key, _MISSING)
+        if old is not _MISSING:
+            self._undo_log.append((target, key, old))
+        return None if old is _MISSING else old
 
 
 _TABLES = ("executions", "variables", "tasks", "external_tasks", "subscriptions", "jobs",
@@ -727,6 +735,63 @@ class MemoryTransaction(Transaction):
             # every command writes events, few are ever read from this store
             stored.payload = dict(event.payload)
             st._dict_put(st.outbox, st.outbox_seq, stored)
+
+    # --- buffered messages (transactions here run one at a time: no lock to take) ---
+
+    def lock_message_name(self, name: str, tenant_id: str, *, exclusive: bool) -> None:
+        return None
+
+    def buffer_message(self, message: BufferedMessage) -> None:
+        st = self.store
+        for old in list(st.buffered.values()):
+            if old.tenant_id == message.tenant_id and old.expires_at <= message.published_at:
+                st._dict_pop(st.buffered, old.id)
+        stored = _clone(message)
+        stored.variables = _json_copy(message.variables)
+        st._dict_put(st.buffered, message.id, stored)
+
+    def take_buffered_message(
+        self,
+        name: str,
+        tenant_id: str,
+        correlation_key: str | None,
+        business_key: str | None,
+        now: datetime,
+    ) -> BufferedMessage | None:
+        st = self.store
+        for message in sorted(st.buffered.values(), key=lambda m: (m.published_at, m.id)):
+            if (
+                message.name == name
+                and message.tenant_id == tenant_id
+                and message.expires_at > now
+                and message.matches(correlation_key, business_key)
+            ):
+                st._dict_pop(st.buffered, message.id)
+                taken = _clone(message)
+                taken.variables = _json_copy(message.variables)
+                return taken
+        return None
+
+    def buffered_messages(
+        self, tenant_id: str, now: datetime, name: str | None = None, limit: int = 100
+    ) -> list[BufferedMessage]:
+        found = sorted(
+            (
+                m for m in self.store.buffered.values()
+                if m.tenant_id == tenant_id and m.expires_at > now
+                and (name is None or m.name == name)
+            ),
+            key=lambda m: (m.published_at, m.id),
+        )
+        return [_clone(m) for m in found[:limit]]
+
+    def discard_buffered_message(self, message_id: str, tenant_id: str) -> bool:
+        st = self.store
+        message = st.buffered.get(message_id)
+        if message is None or message.tenant_id != tenant_id:
+            return False
+        st._dict_pop(st.buffered, message_id)
+        return True
 
     def events_after(self, seq: int, limit: int = 100) -> list[tuple[int, OutboxEvent]]:
         found = sorted(k for k in self.store.outbox if k > seq)[:limit]

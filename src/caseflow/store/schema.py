@@ -503,6 +503,24 @@ command_log = Table(
     Index("ix_command_log_created_at", "created_at"),
 )
 
+# messages published with a time to live that no receiver waited for: a receiver that
+# subscribes before ``expires_at`` takes the oldest it may (runtime.ports.BufferedMessage)
+buffered_message = Table(
+    "buffered_message",
+    metadata,
+    _id("id"),
+    _tenant(),
+    Column("name", String(255), nullable=False),
+    Column("business_key", String(255)),
+    Column("correlation_key", String(255)),
+    Column("variables", _json(), nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id", "tenant_id"),
+    Index("ix_buffered_message_name", "tenant_id", "name", "published_at"),
+    Index("ix_buffered_message_expires_at", "tenant_id", "expires_at"),
+)
+
 # --- the outbox (caseflow.events) ----------------------------------------------------
 
 # events written in the transaction of the change they report; ``seq`` orders them

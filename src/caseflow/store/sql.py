@@ -60,6 +60,7 @@ from sqlalchemy import (
     case,
     create_engine,
     event,
+    func,
     literal,
     or_,
     select,
@@ -89,6 +90,7 @@ from caseflow.engine.state import (
 )
 from caseflow.errors import ConcurrencyConflict, NotFound
 from caseflow.runtime.ports import (
+    BufferedMessage,
     CommandRecord,
     DefinitionRecord,
     DefinitionStatus,
@@ -285,6 +287,7 @@ M_INCIDENT = _Map(Incident, s.incident)
 M_ACTIVITY = _Map(ActivityRecord, s.activity_history)
 M_COMMAND = _Map(CommandRecord, s.command_log)
 M_OUTBOX = _Map(OutboxEvent, s.outbox_event)
+M_BUFFERED = _Map(BufferedMessage, s.buffered_message)
 
 _VAR_KEYS = ("id", "tenant_id", "instance_id", "scope_id", "name", "type")
 _VAR_COLUMNS = (*_VAR_KEYS, *codec.VALUE_COLUMNS)
@@ -1522,6 +1525,66 @@ class SqlTransaction(Transaction):
                 f"command {record.key!r} (tenant {record.tenant_id!r}) was already recorded"
             )
 
+    # --- buffered messages ---
+
+    def lock_message_name(self, name: str, tenant_id: str, *, exclusive: bool) -> None:
+        if self._pg is None:
+            return  # SQLite: BEGIN IMMEDIATE already makes writers take turns
+        lock = _LOCK_MESSAGE_NAME if exclusive else _SHARE_MESSAGE_NAME
+        self._begin_now()  # held until this transaction ends: it must have begun
+        self._fetch((lock, {"key": _message_lock_key(name, tenant_id)}))
+
+    def buffer_message(self, message: BufferedMessage) -> None:
+        b = s.buffered_message
+        self.conn.execute(
+            b.delete().where(
+                b.c.tenant_id == message.tenant_id, b.c.expires_at <= message.published_at
+            )
+        )
+        self.conn.execute(M_BUFFERED.insert, M_BUFFERED.params(message))
+
+    def take_buffered_message(
+        self,
+        name: str,
+        tenant_id: str,
+        correlation_key: str | None,
+        business_key: str | None,
+        now: datetime,
+    ) -> BufferedMessage | None:
+        params = {"name": name, "tid": tenant_id, "ck": correlation_key, "bk": business_key,
+                  "now": now}
+        if self._pg is not None:
+            # a receiver looks under the name's shared lock (see lock_message_name); the
+            # lock and the look in one round trip
+            key = {"key": _message_lock_key(name, tenant_id)}
+            _, rows = self._fetch((_SHARE_MESSAGE_NAME, key), (_TAKE_BUFFERED, params))
+        else:
+            (rows,) = self._fetch((_TAKE_BUFFERED, params))
+        if not rows:
+            return None
+        message = M_BUFFERED.record(rows[0])
+        if self._pg is not None:
+            self._fetch((M_BUFFERED.delete, _key(message)))
+        else:
+            self.conn.execute(M_BUFFERED.delete, _key(message))
+        return message
+
+    def buffered_messages(
+        self, tenant_id: str, now: datetime, name: str | None = None, limit: int = 100
+    ) -> list[BufferedMessage]:
+        b = s.buffered_message
+        statement = M_BUFFERED.select.where(b.c.tenant_id == tenant_id, b.c.expires_at > now)
+        if name is not None:
+            statement = statement.where(b.c.name == name)
+        statement = statement.order_by(b.c.published_at, b.c.id).limit(limit)
+        return [M_BUFFERED.record(r) for r in self._rows(statement)]
+
+    def discard_buffered_message(self, message_id: str, tenant_id: str) -> bool:
+        result = self.conn.execute(
+            M_BUFFERED.delete, {"k_id": message_id, "k_tenant": tenant_id}
+        )
+        return bool(result.rowcount)
+
     # --- the outbox ---
 
     def add_events(self, events: Sequence[OutboxEvent]) -> None:
@@ -2038,6 +2101,33 @@ _DEL_JOBS = s.job.delete().where(s.job.c.id == any_(bindparam("ids")))  # Postgr
 _SEL_JOB_FOR_EXECUTION = _SEL_JOB.where(
     s.job.c.lock_owner == bindparam("node"), s.job.c.lock_expires_at > bindparam("now")
 ).with_for_update()
+
+
+# buffered messages: one advisory lock per tenant and message name (PostgreSQL), shared by
+# receivers looking in the buffer, exclusive for a publisher about to buffer
+_SHARE_MESSAGE_NAME = select(
+    func.pg_advisory_xact_lock_shared(func.hashtextextended(bindparam("key"), 0))
+)
+_LOCK_MESSAGE_NAME = select(
+    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0))
+)
+_B = s.buffered_message
+_TAKE_BUFFERED = (
+    M_BUFFERED.select.where(
+        _B.c.tenant_id == bindparam("tid"),
+        _B.c.name == bindparam("name"),
+        _B.c.expires_at > bindparam("now"),
+        or_(_B.c.correlation_key.is_(None), _B.c.correlation_key == bindparam("ck")),
+        or_(_B.c.business_key.is_(None), _B.c.business_key == bindparam("bk")),
+    )
+    .order_by(_B.c.published_at, _B.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)  # a message another receiver is taking is its
+)
+
+
+def _message_lock_key(name: str, tenant_id: str) -> str:
+    return f"caseflow.message:{tenant_id}:{name}"
 
 
 def _job_incident(job: Job, instance_id: str, now: datetime) -> Incident:
