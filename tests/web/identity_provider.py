@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,8 +36,6 @@ import flask
 import werkzeug.serving
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from oidc_provider_mock import _app as mock_app
-from oidc_provider_mock import init_app
 
 AUDIENCE = "caseflow-api"
 CLIENT_ID = "caseflow-web"
@@ -84,6 +83,12 @@ def _s256(verifier: str) -> str:
 
 
 def _app(provider: IdentityProvider) -> flask.Flask:
+    with warnings.catch_warnings():  # it imports authlib modules authlib deprecates
+        import authlib.deprecate  # noqa: F401 - which asks for "always" first: ignore after
+
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from oidc_provider_mock import _app as mock_app
+        from oidc_provider_mock import init_app
     for grant in (mock_app.AuthorizationCodeGrant, mock_app.RefreshTokenGrant):
         grant.TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     app = flask.Flask("oidc_provider_mock._app")  # its templates: the sign-in form
