@@ -288,6 +288,10 @@ M_ACTIVITY = _Map(ActivityRecord, s.activity_history)
 M_COMMAND = _Map(CommandRecord, s.command_log)
 M_OUTBOX = _Map(OutboxEvent, s.outbox_event)
 M_BUFFERED = _Map(BufferedMessage, s.buffered_message)
+# the outbox's own columns only: ``seq`` and ``xid`` come from the database
+INS_OUTBOX = (
+    s.outbox_event.insert().inline().values({n: bindparam(n) for n in M_OUTBOX.names})
+)
 
 _VAR_KEYS = ("id", "tenant_id", "instance_id", "scope_id", "name", "type")
 _VAR_COLUMNS = (*_VAR_KEYS, *codec.VALUE_COLUMNS)
@@ -677,6 +681,9 @@ class SqlTransaction(Transaction):
         # holds locked, and the writes of saves that wait for the next round trip
         self._locked: dict[str, int] = {}
         self._pending: list[tuple[bytes, Sequence[Any], str]] = []
+        # PostgreSQL: outbox rows not yet sent; the next instance save writes them with its
+        # own statement, or they go with the next round trip (see add_events)
+        self._events: list[dict[str, Any]] = []
         self.closed = False
         self.doomed = False
         # instance id -> (instance+executions, variables, {table: rows}) read ahead
@@ -716,6 +723,7 @@ class SqlTransaction(Transaction):
         return self._pg
 
     def _begin_now(self) -> None:
+        self._flush_events()
         if self._pending:
             _, error = self._run([])
             if error is not None:
@@ -731,6 +739,7 @@ class SqlTransaction(Transaction):
         """``statements`` through the wire, after the writes of deferred saves (and, with
         ``commit``, the COMMIT after them): one round trip. A deferred write that fails
         is raised here (its transaction is then rolled back)."""
+        self._flush_events()
         pending = self._pending
         if pending:
             self._pending = []
@@ -753,7 +762,7 @@ class SqlTransaction(Transaction):
     def _commit(self) -> None:
         """PostgreSQL: the deferred writes and the COMMIT, in one round trip."""
         raw = cast("psycopg.Connection[Any]", self._pg)
-        if self._pending:
+        if self._pending or self._events:
             _, error = self._run([], commit=True)
             if error is not None:
                 raise error
@@ -773,6 +782,7 @@ class SqlTransaction(Transaction):
         """PostgreSQL: end what is still open and give the connection back to the pool."""
         raw, fairy, sa = cast("psycopg.Connection[Any]", self._pg), self._fairy, self._sa
         self._pending = []  # never sent: rolled back with the rest
+        self._events = []
         healthy = True
         try:
             wire = self._wire()
@@ -1115,6 +1125,10 @@ class SqlTransaction(Transaction):
         batches.append((INS_VARIABLE, [_variable_params(v) for v in inserted]))
 
         remembered = self._tasks_batches(batches, *changes["tasks"])
+        if self._events:
+            # the outbox rows go with this write (its column default stamps ``xid``)
+            events, self._events = self._events, []
+            batches.append((INS_OUTBOX, events))
 
         if state.history:
             batches.append((
@@ -1588,11 +1602,13 @@ class SqlTransaction(Transaction):
     # --- the outbox ---
 
     def add_events(self, events: Sequence[OutboxEvent]) -> None:
-        """SQLite: one executemany. PostgreSQL: one statement (the rows as one JSON
-        parameter), sent with the transaction's next round trip (its COMMIT, usually):
-        events cost no round trip of their own (in a transaction already driven through
-        SQLAlchemy's Connection, one pipelined executemany). There each row also gets the writing
-        transaction's id (``xid``), by which readers order what has committed (see
+        """SQLite: one executemany. PostgreSQL: written with the next instance save, as a
+        member of its one write statement (see SqlStore.write_plan); with no save to take
+        them, one statement (the rows as one JSON parameter) sent with the transaction's
+        next round trip (its COMMIT, usually): events cost no round trip of their own (in a
+        transaction already driven through SQLAlchemy's Connection, one pipelined
+        executemany). There each row also gets the writing transaction's id (``xid``, the
+        column's default), by which readers order what has committed (see
         :mod:`caseflow.events.log`)."""
         if not events:
             return
@@ -1604,7 +1620,13 @@ class SqlTransaction(Transaction):
             return
         if self.closed:
             raise RuntimeError("this transaction has ended")
-        self._pending.append((_INSERT_OUTBOX_PG, [_json_rows(rows)], "outbox"))
+        self._events += rows
+
+    def _flush_events(self) -> None:
+        """Outbox rows no save took along: one statement, with the next round trip."""
+        if self._events:
+            rows, self._events = self._events, []
+            self._pending.append((_INSERT_OUTBOX_PG, [_json_rows(rows)], "outbox"))
 
     def events_after(self, seq: int, limit: int = 100) -> list[tuple[int, OutboxEvent]]:
         rows = self._rows(
