@@ -375,7 +375,7 @@ class JobExecutor:
                         self._held += len(jobs)
                     for job in jobs:
                         work.put(job)
-                if len(jobs) < free:  # nothing more due right now
+                if not jobs:  # nothing due right now (or all of it taken by other nodes)
                     self._idle(stop)
         finally:
             stop.set()  # also when leaving by an exception: workers release what is queued
