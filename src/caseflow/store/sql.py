@@ -1786,15 +1786,21 @@ def _member(
 
 
 def _typed_args(params: dict[str, Any], names: tuple[str, ...], out: list[Any]) -> None:
-    """One row's parameters for a member of the combined write, in ``names`` order."""
-    for value in params.values():
-        if type(value) is datetime and value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: caseflow stores aware timestamps only")
+    """One row's parameters for a member of the combined write, in ``names`` order (every
+    parameter of the row is one of them: the statement was built from its columns)."""
+    append = out.append
     for name in names:
         value = params[name]
-        if value is not None and name in _JSON_PARAMS:
-            value = Jsonb(value)
-        out.append(value)
+        if value is not None:
+            kind = type(value)
+            if kind is datetime:
+                if value.tzinfo is None:
+                    raise ValueError(
+                        f"naive datetime {value!r}: caseflow stores aware timestamps only"
+                    )
+            elif name in _JSON_PARAMS:
+                value = Jsonb(value)
+        append(value)
 
 
 def _json_default(value: Any) -> Any:
