@@ -117,6 +117,33 @@ def test_every_state_changing_call_is_audited(live_api: LiveApi) -> None:
     assert_problem(live_api.client_as("mallory").get("/api/v1/audit"), 403, "forbidden")
 
 
+def test_a_poll_that_locks_nothing_is_not_audited(live_api: LiveApi) -> None:
+    """Idle workers poll all day: a fetch-and-lock that found no work changed nothing and
+    writes no audit row (native and Camunda routes); one that locked work does."""
+    from tests.api.test_engine_routes import CHARGE, deployed
+
+    admin = live_api.admin()
+    worker = live_api.api_key_client("payments")
+    poll = {"workerId": "w1", "maxTasks": 5, "topics": [{"topicName": "charge",
+                                                         "lockDuration": 60_000}]}
+
+    def audited() -> list[tuple[str, str]]:
+        items = admin.get("/api/v1/audit", params={"size": 100}).json()["items"]
+        return [(e["route"], e["status"]) for e in items if "etch" in e["route"]]
+
+    assert worker.post("/api/v1/external-tasks/fetch-and-lock", json=poll).json() == []
+    assert worker.post("/engine-rest/external-task/fetchAndLock", json=poll).json() == []
+    assert audited() == []
+    deployed(live_api, ("charge.bpmn", CHARGE))
+    admin.post("/api/v1/process-instances", json={"processKey": "charge_card"})
+    [locked] = worker.post("/api/v1/external-tasks/fetch-and-lock", json=poll).json()
+    assert locked["topicName"] == "charge"
+    assert audited() == [("/api/v1/external-tasks/fetch-and-lock", 200)]
+    # a refused poll is audited, empty or not
+    live_api.anonymous().post("/api/v1/external-tasks/fetch-and-lock", json=poll)
+    assert ("/api/v1/external-tasks/fetch-and-lock", 401) in audited()
+
+
 @pytest.mark.postgres
 def test_postgresql_refuses_to_change_the_audit_log(postgres_api: LiveApi) -> None:
     postgres_api.admin().post("/api/v1/api-keys", json={"userId": "svc", "name": "n"})

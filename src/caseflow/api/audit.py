@@ -29,6 +29,13 @@ A = schema.audit_log
 CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # read-only queries sent as POST (fetch-and-lock changes locks: it stays audited)
 NOT_CHANGING = frozenset({"/api/v1/auth/dev-login"})
+UNCHANGED = "audit_nothing_changed"  # request state: the call turned out to change nothing
+
+
+def nothing_changed(request: Any) -> None:
+    """Mark a state-changing call that changed nothing after all (a fetch-and-lock poll
+    that found no work): it is not audited. Refusals and failures are, whatever the mark."""
+    request.state.audit_nothing_changed = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +140,8 @@ class AuditTrail:
         if not isinstance(services, Services):
             return
         state = scope.get("state") or {}
+        if state.get(UNCHANGED) and 200 <= status < 300:
+            return
         principal = state.get("principal")
         client = scope.get("client")
         entry = {

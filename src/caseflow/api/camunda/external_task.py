@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, or_, select
 
+from caseflow.api.audit import nothing_changed
 from caseflow.api.camunda.auth import Engine, OperatorPrincipal, WorkerPrincipal
 from caseflow.api.camunda.common import (
     MAX_RESULTS,
@@ -213,6 +214,13 @@ def _locked_json(services: Services, worker_id: str, found: list[Any]) -> list[d
 async def fetch_and_lock(
     request: Request, services: Engine, _: WorkerPrincipal
 ) -> Response | list[dict[str, Any]]:
+    found = await _fetch_and_lock(request, services)
+    if not isinstance(found, list) or not found:
+        nothing_changed(request)  # an empty poll (or the client gone) is not an audit entry
+    return found
+
+
+async def _fetch_and_lock(request: Request, services: Engine) -> Response | list[dict[str, Any]]:
     body = await json_body(request, required=True)
     worker_id = required_text(body, "workerId")
     max_tasks = integer(body, "maxTasks", minimum=0)

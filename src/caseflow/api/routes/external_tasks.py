@@ -16,6 +16,7 @@ import anyio
 from fastapi import APIRouter, Header, Request
 from pydantic import Field
 
+from caseflow.api.audit import nothing_changed
 from caseflow.api.auth import WorkerPrincipal
 from caseflow.api.models import CamelModel
 from caseflow.api.services import ServicesDep
@@ -122,6 +123,8 @@ async def fetch_and_lock(
         )
         left = deadline - time.monotonic()
         if locked or left <= 0 or await request.is_disconnected():
+            if not locked:
+                nothing_changed(request)  # an empty poll is not an audit entry
             return [_locked(item) for item in locked]
         await anyio.sleep(min(wait, left))
         wait = min(wait * 2, LONGEST_WAIT)
