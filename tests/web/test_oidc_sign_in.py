@@ -120,6 +120,10 @@ def test_sign_in_with_the_identity_provider_uses_pkce_and_its_access_token(
     me = oidc_server.api("GET", "/auth/me", token=token)
     assert me["userId"] == "an.nguyen" and me["via"] == "oidc"
     page.locator("main#main").wait_for()
+    # back at the callback address with the session open (the back button): no new trade
+    page.goto("/app/auth/callback?code=used&state=used")
+    page.wait_for_url("**/app/tasks")
+    page.locator('.who[data-user="an.nguyen"]').wait_for()
     assert page.errors == []
 
     # signing out ends the provider's session too, and comes back to the login page

@@ -53,7 +53,11 @@ export function App() {
   // back from the identity provider with a code (or an error): finish signing in
   const callback = path === CALLBACK_PATH;
   useEffect(() => {
-    if (!callback || !config) return;
+    if (!callback || !config || !checked) return;
+    if (me) {
+      navigate(landing(null), true); // signed in already (the back button): nothing to trade
+      return;
+    }
     completeOidcSignIn(config).then(
       (done) => {
         setMe(done.me);
@@ -64,7 +68,7 @@ export function App() {
         navigate("/app/login", true);
       },
     );
-  }, [callback, config]);
+  }, [callback, config, checked]);
 
   if (!checked || (callback && !signInError)) return <p class="muted boot">{t(callback ? "login.completing" : "common.loading")}</p>;
 
