@@ -412,3 +412,50 @@ def test_a_job_out_of_retries_is_an_incident_until_retried(engine: ProcessEngine
 
     with pytest.raises(NotFound):
         engine.retry_job("no-such-job")
+
+
+def test_ending_an_instance_drops_its_pending_async_continuation(engine: ProcessEngine) -> None:
+    doc = process(
+        '<startEvent id="s"/><scriptTask id="calc" scriptFormat="python" camunda:asyncBefore='
+        '"true"><script>fee = 1</script></scriptTask><endEvent id="e"/>'
+        + chain("s", "calc", "e")
+    )
+    engine.deploy(doc)
+    inst = engine.start("p")
+    [job] = engine.jobs(inst.id)
+    assert job.kind == "async-continuation"
+    engine.terminate(inst.id, "withdrawn")
+    assert engine.jobs(inst.id) == []  # no job left to fail on a finished instance
+    assert run_due_jobs(engine) == 0
+
+
+def test_a_cancelled_scope_drops_the_async_continuation_waiting_in_it(
+    engine: ProcessEngine,
+) -> None:
+    doc = process(
+        """
+        <startEvent id="s"/>
+        <subProcess id="sub">
+          <startEvent id="sub_s"/>
+          <scriptTask id="calc" scriptFormat="python" camunda:asyncBefore="true">
+            <script>fee = 1</script></scriptTask>
+          <endEvent id="sub_e"/>
+          """ + chain("sub_s", "calc", "sub_e") + """
+        </subProcess>
+        <boundaryEvent id="cancelled" attachedToRef="sub">
+          <messageEventDefinition messageRef="m_cancel"/>
+        </boundaryEvent>
+        <userTask id="after_cancel"/><endEvent id="e"/><endEvent id="e2"/>
+        """
+        + chain("s", "sub", "e") + chain("cancelled", "after_cancel", "e2"),
+        roots=MESSAGES,
+    )
+    engine.deploy(doc)
+    inst = engine.start("p")
+    [job] = engine.jobs(inst.id)
+    assert job.kind == "async-continuation"
+    engine.correlate_message("CancelRequested", instance_id=inst.id)
+    assert open_tasks(engine, inst.id) == ["after_cancel"]
+    assert engine.jobs(inst.id) == []  # nothing left to fail against a cancelled token
+    assert run_due_jobs(engine) == 0
+    assert engine.incidents(inst.id) == []

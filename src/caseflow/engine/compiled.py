@@ -19,6 +19,7 @@ from caseflow.model.elements import (
     ErrorEventDefinition,
     Event,
     EventBasedGateway,
+    ExternalTask,
     FlowNode,
     FlowScope,
     Gateway,
@@ -32,6 +33,7 @@ from caseflow.model.elements import (
     StartEvent,
     SubProcess,
     TimerEventDefinition,
+    UserTask,
 )
 
 if TYPE_CHECKING:
@@ -74,6 +76,10 @@ class ExecutableProcess:
     event_starts: dict[str, tuple[tuple[SubProcess, StartEvent], ...]] = field(default_factory=dict)
     # nodes whose executions may hold subscriptions or timer jobs
     holders: frozenset[str] = frozenset()
+    # the InstanceState tables ("tasks", "external_tasks", "subscriptions", "jobs") an
+    # instance of this process can have rows in: the executor leaves the others alone
+    # (never loading them to look for rows), and a store need not read them ahead
+    row_tables: frozenset[str] = frozenset()
     # an inclusive gateway with several incoming flows: only then can a token wait to join
     # until nothing else can reach it, which the executor checks after every step
     inclusive_joins: bool = False
@@ -186,6 +192,7 @@ def prepare(process: Process, definitions: Definitions | None = None) -> Executa
             holders.add(node.id)
     ex.event_starts = {k: tuple(v) for k, v in event_starts.items()}
     ex.holders = frozenset(holders)
+    ex.row_tables = _row_tables(process)
     ex.inclusive_joins = any(
         isinstance(node, InclusiveGateway) and ex.incoming_count.get(node.id, 0) > 1
         for node in process.all_nodes.values()
@@ -217,6 +224,27 @@ def _plan(ex: ExecutableProcess, node: FlowNode) -> NodePlan:
         holder=node.id in ex.holders,
         waiting_boundaries=node.id in ex.waiting_boundaries,
     )
+
+
+def _row_tables(process: Process) -> frozenset[str]:
+    """Where the executor can put rows of an instance of ``process`` (see row_tables)."""
+    tables: set[str] = set()
+    for node in process.all_nodes.values():
+        if isinstance(node, UserTask):
+            tables.add("tasks")
+        elif isinstance(node, ExternalTask):
+            tables.add("external_tasks")
+        elif isinstance(node, ReceiveTask):
+            tables.add("subscriptions")
+        if isinstance(node, Activity) and (node.async_before or node.async_after):
+            tables.add("jobs")  # an asynchronous continuation
+        if isinstance(node, Event):
+            for definition in node.event_definitions:
+                if isinstance(definition, TimerEventDefinition):
+                    tables.add("jobs")
+                elif isinstance(definition, MessageEventDefinition | SignalEventDefinition):
+                    tables.add("subscriptions")
+    return frozenset(tables)
 
 
 def _waits(node: Event) -> bool:

@@ -941,14 +941,17 @@ class Executor:
         for child in [e for e in state.executions if e.parent_id == execution.id]:
             self._cancel_tree(state, child)
         self._drop_attachments(state, execution)
-        for task in [t for t in state.tasks if t.execution_id == execution.id]:
-            if task.status not in ("COMPLETED", "CANCELLED"):
-                task.status = "CANCELLED"
-                task.completed_at = self.now
-                state.tasks.touch(task)
-        for ext in [t for t in state.external_tasks if t.execution_id == execution.id]:
-            state.external_tasks.remove(ext)
-            self._resolve_incidents(state, external_task_id=ext.id)
+        tables = self._ex(state).row_tables
+        if "tasks" in tables:
+            for task in [t for t in state.tasks if t.execution_id == execution.id]:
+                if task.status not in ("COMPLETED", "CANCELLED"):
+                    task.status = "CANCELLED"
+                    task.completed_at = self.now
+                    state.tasks.touch(task)
+        if "external_tasks" in tables:
+            for ext in [t for t in state.external_tasks if t.execution_id == execution.id]:
+                state.external_tasks.remove(ext)
+                self._resolve_incidents(state, external_task_id=ext.id)
         if execution.called_instance_id:
             called = self.world.instance(execution.called_instance_id)
             self._remember(called)
@@ -959,8 +962,10 @@ class Executor:
         state.executions.remove(execution)
 
     def _drop_attachments(self, state: InstanceState, execution: Execution) -> None:
-        """Remove the subscriptions and timers the execution held at its element."""
-        if execution.element_id in self._ex(state).holders:
+        """Remove the subscriptions and jobs (timers, an asynchronous continuation) the
+        execution held at its element."""
+        plan = self._ex(state).plans.get(execution.element_id)
+        if plan is not None and (plan.holder or plan.async_before or plan.async_after):
             self._drop_held_by(state, execution.id)
 
     def _drop_held_by(self, state: InstanceState, holder_id: str) -> None:
@@ -973,14 +978,17 @@ class Executor:
         inst = state.instance
         for execution in [e for e in state.executions if e.parent_id is None]:
             self._cancel_tree(state, execution)
-        for task in state.tasks:
-            if task.status not in ("COMPLETED", "CANCELLED"):
-                task.status = "CANCELLED"
-                task.completed_at = self.now
-                state.tasks.touch(task)
-        if self._ex(state).holders:
+        tables = self._ex(state).row_tables
+        if "tasks" in tables:
+            for task in state.tasks:
+                if task.status not in ("COMPLETED", "CANCELLED"):
+                    task.status = "CANCELLED"
+                    task.completed_at = self.now
+                    state.tasks.touch(task)
+        if "subscriptions" in tables:
             for sub in list(state.subscriptions):
                 state.subscriptions.remove(sub)
+        if "jobs" in tables:
             for job in list(state.jobs):
                 state.jobs.remove(job)
         inst.status = status  # type: ignore[assignment]
