@@ -142,23 +142,51 @@ def test_an_acquire_rolled_back_leaves_the_job_unlocked(store: Store) -> None:
 # --- executing ----------------------------------------------------------------------------
 
 
-def test_lock_for_execution_only_while_the_lock_is_held(store: Store) -> None:
+# the engine has a job's instance read along (PostgreSQL: in the locking round trip)
+READ_AHEAD = pytest.mark.parametrize("ahead", [None, ("jobs", "tasks")], ids=["alone", "ahead"])
+
+
+@READ_AHEAD
+def test_lock_for_execution_only_while_the_lock_is_held(
+    store: Store, ahead: tuple[str, ...] | None
+) -> None:
     (job,) = [loose_job()]
     with store.transaction() as tx:
         tx.insert_jobs([job])
-        assert tx.lock_job_for_execution(job.id, "n1", at(1)) is None  # not acquired
+        assert tx.lock_job_for_execution(job.id, "n1", at(1), read_ahead=ahead) is None
     acquire(store, "n1", at(1))
     with store.transaction() as tx:
-        locked = tx.lock_job_for_execution(job.id, "n1", at(2))
+        locked = tx.lock_job_for_execution(job.id, "n1", at(2), read_ahead=ahead)
         assert locked is not None
         assert locked.lock_owner == "n1"
-        assert tx.lock_job_for_execution(job.id, "n2", at(2)) is None
-        assert tx.lock_job_for_execution(job.id, "n1", at(1) + LOCK) is None  # expired
-        assert tx.lock_job_for_execution("missing", "n1", at(2)) is None
+        assert tx.lock_job_for_execution(job.id, "n2", at(2), read_ahead=ahead) is None
+        expired = at(1) + LOCK
+        assert tx.lock_job_for_execution(job.id, "n1", expired, read_ahead=ahead) is None
+        assert tx.lock_job_for_execution("missing", "n1", at(2), read_ahead=ahead) is None
     acquire(store, "n2", at(1) + LOCK)  # taken over
     with store.transaction() as tx:
-        assert tx.lock_job_for_execution(job.id, "n1", at(2)) is None
-        assert tx.lock_job_for_execution(job.id, "n2", at(1) + LOCK) is not None
+        assert tx.lock_job_for_execution(job.id, "n1", at(2), read_ahead=ahead) is None
+        taken = tx.lock_job_for_execution(job.id, "n2", at(1) + LOCK, read_ahead=ahead)
+        assert taken is not None
+
+
+@READ_AHEAD
+def test_lock_for_execution_of_an_instance_job_among_its_others(
+    store: Store, ahead: tuple[str, ...] | None
+) -> None:
+    inst, (first, second) = instance_with_jobs(store, at(0), at(5))
+    assert ids(acquire(store, "n1", at(1))) == [first.id]
+    with store.transaction() as tx:
+        assert tx.lock_job_for_execution(second.id, "n1", at(2), read_ahead=ahead) is None
+        locked = tx.lock_job_for_execution(first.id, "n1", at(2), read_ahead=ahead)
+        assert locked is not None and locked.instance_id == inst.id
+        state = tx.load_instance(inst.id)
+        assert state is not None
+        assert sorted(j.id for j in state.jobs) == sorted([first.id, second.id])
+    with store.transaction() as tx:  # another node's lock: nothing of it to read along
+        assert tx.lock_job_for_execution(first.id, "n2", at(2), read_ahead=ahead) is None
+        state = tx.load_instance(inst.id)
+        assert state is not None and len(state.jobs) == 2
 
 
 def test_release_gives_the_job_back_only_from_its_owner(store: Store) -> None:
@@ -303,8 +331,9 @@ def test_a_node_whose_lock_was_taken_over_cannot_execute(
     assert ids(acquire(node2, "n2", at(0) + LOCK)) == [job.id]
     with node2.transaction() as tx2:
         assert tx2.lock_job_for_execution(job.id, "n2", at(0) + LOCK) is not None
-        with node1.transaction() as tx1:
+        with node1.transaction() as tx1:  # refused at once: no wait for n2's row lock
             assert tx1.lock_job_for_execution(job.id, "n1", at(1)) is None
+            assert tx1.lock_job_for_execution(job.id, "n1", at(1), read_ahead=("jobs",)) is None
         tx2.delete_jobs([job.id])
     with node1.transaction() as tx1:
         assert tx1.get_job(job.id) is None

@@ -969,10 +969,13 @@ class Executor:
             self._drop_held_by(state, execution.id)
 
     def _drop_held_by(self, state: InstanceState, holder_id: str) -> None:
-        for sub in [s for s in state.subscriptions if s.execution_id == holder_id]:
-            state.subscriptions.remove(sub)
-        for job in [j for j in state.jobs if j.execution_id == holder_id]:
-            state.jobs.remove(job)
+        tables = self._ex(state).row_tables
+        if "subscriptions" in tables:
+            for sub in [s for s in state.subscriptions if s.execution_id == holder_id]:
+                state.subscriptions.remove(sub)
+        if "jobs" in tables:
+            for job in [j for j in state.jobs if j.execution_id == holder_id]:
+                state.jobs.remove(job)
 
     def _end_instance(self, state: InstanceState, status: str, reason: str | None) -> None:
         inst = state.instance

@@ -12,7 +12,7 @@ when another transaction got there first; the runtime then rolls back and retrie
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -286,7 +286,12 @@ class Transaction(abc.ABC):
 
     @abc.abstractmethod
     def lock_job_for_execution(
-        self, job_id: str, node_id: str, now: datetime, *, with_instance: bool = False
+        self,
+        job_id: str,
+        node_id: str,
+        now: datetime,
+        *,
+        read_ahead: Collection[str] | None = None,
     ) -> Job | None:
         """Inside the transaction that executes the job: re-read and row-lock it if
         ``node_id`` still holds an unexpired lock (PostgreSQL ``SELECT ... FOR UPDATE``).
@@ -296,9 +301,10 @@ class Transaction(abc.ABC):
         makes a job run once: a node whose lock expired and was taken over cannot get
         past here, and a node that got past here holds the row until it commits.
 
-        ``with_instance``: the caller goes on to load and change the job's instance. A
-        store may read it along (PostgreSQL: the instance's row locked first, as every
-        command on an instance takes it, then the job, in the same round trip).
+        ``read_ahead``: the caller goes on to load and change the job's instance, and to
+        touch its jobs and these of its tables (as ``InstanceState`` names them). A store
+        may read them along (PostgreSQL: the instance's row locked first, as every command
+        on an instance takes it, then the job and the rows, in the same round trip).
         """
 
     @abc.abstractmethod

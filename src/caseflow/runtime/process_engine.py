@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -74,6 +74,9 @@ _log = logging.getLogger("caseflow.runtime")
 
 STARTABLE_BY_KEY: frozenset[str] = frozenset({"Deployed"})
 STARTABLE_BY_VERSION: frozenset[str] = frozenset({"Deployed", "Testing"})
+# what of its instance a job of an unknown process reads along: its jobs, and leaving its
+# node, the subscriptions and tasks attached to it
+_JOB_TABLES = ("jobs", "subscriptions", "tasks")
 
 
 def new_id() -> str:
@@ -1010,16 +1013,21 @@ class ProcessEngine:
             tenant_id=record.tenant_id,
         )
 
-    def execute_job(self, job_id: str, node_id: str) -> None:
+    def execute_job(
+        self, job_id: str, node_id: str, *, definition_id: str | None = None
+    ) -> None:
         """Run a due job that ``node_id`` acquired, in one transaction.
 
         Raises IllegalState if the node no longer holds the job's lock (it expired and
-        another node took it): the job then runs there, not here.
+        another node took it): the job then runs there, not here. ``definition_id``, the
+        acquired job's, is a hint: with it, only the tables the process can have rows in
+        are read along with the job (see ExecutableProcess.row_tables).
         """
 
         def body(unit: _Unit) -> dict[str, Any]:
             now = self.clock.now()
-            job = unit.tx.lock_job_for_execution(job_id, node_id, now, with_instance=True)
+            tables = self._job_tables(unit, definition_id)
+            job = unit.tx.lock_job_for_execution(job_id, node_id, now, read_ahead=tables)
             if job is None:
                 raise IllegalState(f"job '{job_id}' is not locked by node '{node_id}'")
             executor = unit.executor()
@@ -1032,6 +1040,15 @@ class ProcessEngine:
             return {"job_id": job_id}
 
         self._command("execute_job", body)
+
+    def _job_tables(self, unit: _Unit, definition_id: str | None) -> Collection[str]:
+        """What of a job's instance its execution will touch, as far as is known."""
+        if definition_id is not None:
+            try:
+                return unit.executable(definition_id).row_tables
+            except NotFound:
+                pass  # the definition went away: the job's run decides what that means
+        return _JOB_TABLES
 
     def _fire_start_timer(self, unit: _Unit, executor: Executor, job: Job, now: datetime) -> None:
         unit.tx.delete_jobs([job.id])

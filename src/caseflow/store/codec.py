@@ -26,6 +26,12 @@ VALUE_COLUMNS = (
 )
 
 
+# made once: json.dumps and json.loads build a new encoder or decoder on every call that
+# passes options, and these run for every JSON column read or written
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+_decode = json.JSONDecoder(parse_float=Decimal).decode
+
+
 def dumps_json(value: Any) -> str:
     """JSON text; a :class:`~decimal.Decimal` inside is written as the number it is.
 
@@ -36,7 +42,7 @@ def dumps_json(value: Any) -> str:
     integral Decimal as an int (top-level ``float``/``decimal`` variables keep their type).
     """
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        return _encode(value)
     except TypeError:
         parts: list[str] = []
         _write_json(value, parts)
@@ -55,7 +61,7 @@ def _write_json(value: Any, out: list[str]) -> None:
         for i, (k, v) in enumerate(value.items()):
             if i:
                 out.append(",")
-            out.append(json.dumps(k if isinstance(k, str) else str(k), ensure_ascii=False))
+            out.append(_encode(k if isinstance(k, str) else str(k)))
             out.append(":")
             _write_json(v, out)
         out.append("}")
@@ -67,12 +73,14 @@ def _write_json(value: Any, out: list[str]) -> None:
             _write_json(v, out)
         out.append("]")
     else:
-        out.append(json.dumps(value, ensure_ascii=False, allow_nan=False))
+        out.append(_encode(value))
 
 
 def loads_json(text: str | bytes) -> Any:
     """The inverse of :func:`dumps_json`: numbers with a fraction come back as Decimal."""
-    return json.loads(text, parse_float=Decimal)
+    if not isinstance(text, str):
+        text = bytes(text).decode()  # the databases send UTF-8
+    return _decode(text)
 
 
 def _bad(var: Variable) -> ValueError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
 from datetime import datetime, timedelta
@@ -597,7 +597,12 @@ class MemoryTransaction(Transaction):
         return acquired
 
     def lock_job_for_execution(
-        self, job_id: str, node_id: str, now: datetime, *, with_instance: bool = False
+        self,
+        job_id: str,
+        node_id: str,
+        now: datetime,
+        *,
+        read_ahead: Collection[str] | None = None,
     ) -> Job | None:
         job = self.store.jobs.rows.get(job_id)
         if (

@@ -32,7 +32,7 @@ import json
 import re
 import select as io_select
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from datetime import date, datetime, timedelta
@@ -386,6 +386,11 @@ _N_INSTANCE = len(M_INSTANCE.names)
 INS_INSTANCE = _I.insert()
 INS_VARIABLE = s.variable.insert()
 INS_CANDIDATE = _TC.insert()
+# what of an instance's row can change after it is written: its status with its times and
+# reason, its keys, and the revision (its definition, start and parents stay as they began)
+_INSTANCE_CHANGES = (
+    "status", "ended_at", "end_reason", "suspended_at", "business_key", "case_id", "revision",
+)
 UPD_INSTANCE = (
     _I.update()
     .where(
@@ -393,7 +398,7 @@ UPD_INSTANCE = (
         _I.c.tenant_id == bindparam("k_tenant"),
         _I.c.revision == bindparam("k_revision"),
     )
-    .values({n: bindparam(n) for n in M_INSTANCE.names if n not in ("id", "tenant_id")})
+    .values({n: bindparam(n) for n in _INSTANCE_CHANGES})
 )
 
 _H = s.activity_history
@@ -1045,12 +1050,14 @@ class SqlTransaction(Transaction):
         self,
         ahead: _Ahead,
         record_id: str,
-        first: tuple[tuple[Any, dict[str, Any]], ...] = (),
-    ) -> tuple[dict[str, Sequence[Sequence[Any]]], list[Sequence[Sequence[Any]]]]:
-        """The rows (by table name) of the instance owning ``record_id`` (a task, an
-        external task or a job), with that instance, its executions and its variables,
-        in one round trip; and the results of the statements ``first``, run after the
-        instance's lock and before the reads.
+        *,
+        tables: Sequence[str] | None = None,
+        **params: Any,
+    ) -> dict[str, Sequence[Sequence[Any]]]:
+        """The rows (by table name: ``tables``, else the ahead's own) of the instance
+        owning ``record_id`` (a task, an external task or a job), with that instance,
+        its executions and its variables, in one round trip. ``params``: what the
+        ahead's reads take besides ``rid``.
 
         A command that looks up such a row goes on to load its instance and touch its
         rows next; on PostgreSQL that is several round trips made one. ``load_instance``
@@ -1059,25 +1066,24 @@ class SqlTransaction(Transaction):
         first (``FOR NO KEY UPDATE``): a concurrent command on the same instance waits
         for this one instead of failing on its revision and starting again.
         """
-        key = {"rid": record_id}
+        key = {"rid": record_id, **params}
+        names = ahead.tables if tables is None else tables
         reads = [(ahead.instance, key), (ahead.variables, key)]
-        reads += [(statement, key) for _, statement in ahead.siblings]
+        reads += [(ahead.reads[name], key) for name in names]
         if self.read_only:
-            results = self._fetch(*first, *reads)
+            results = self._fetch(*reads)
         else:
             # the command will write what it read: lock the instance's row first (the
             # reads after it then see its latest state), and its save can wait for the
             # COMMIT's round trip (see save)
-            locked, *results = self._fetch((ahead.lock, key), *first, *reads)
+            locked, *results = self._fetch((ahead.lock, key), *reads)
             if locked:
                 self._locked[locked[0][0]] = locked[0][1]
-        extra, (instance_rows, variable_rows, *sibling_rows) = (
-            results[: len(first)], results[len(first) :],
-        )
-        rows = {name: r for (name, _), r in zip(ahead.siblings, sibling_rows, strict=True)}
+        instance_rows, variable_rows, *table_rows = results
+        rows = dict(zip(names, table_rows, strict=True))
         if instance_rows:
             self._prefetched[instance_rows[0][0]] = (instance_rows, variable_rows, rows)
-        return rows, extra
+        return rows
 
     def _remember(self, rows: Sequence[Sequence[Any]]) -> list[UserTaskRecord]:
         tasks = []
@@ -1101,16 +1107,24 @@ class SqlTransaction(Transaction):
         instance = state.instance
         self._prefetched.pop(instance.id, None)  # read ahead of this write: stale now
         revision = instance.revision + 1
-        params = M_INSTANCE.params(instance)
-        params["revision"] = revision
         head: tuple[Any, dict[str, Any]]
         if state.is_new:
+            params = M_INSTANCE.params(instance)
+            params["revision"] = revision
             head = (INS_INSTANCE, params)
         else:
-            params["k_id"] = params.pop("id")
-            params["k_tenant"] = params.pop("tenant_id")
-            params["k_revision"] = instance.revision
-            head = (UPD_INSTANCE, params)
+            head = (UPD_INSTANCE, {
+                "status": instance.status,
+                "ended_at": instance.ended_at,
+                "end_reason": instance.end_reason,
+                "suspended_at": instance.suspended_at,
+                "business_key": instance.business_key,
+                "case_id": instance.case_id,
+                "revision": revision,
+                "k_id": instance.id,
+                "k_tenant": instance.tenant_id,
+                "k_revision": instance.revision,
+            })
 
         batches: list[tuple[Any, list[dict[str, Any]]]] = []
         for name, m in _SIMPLE_TABLES.items():
@@ -1241,7 +1255,7 @@ class SqlTransaction(Transaction):
 
     def get_task(self, task_id: str) -> UserTaskRecord | None:
         if self.store.is_postgres:
-            rows = self._read_ahead(_AHEAD_OF_TASK, task_id)[0]["tasks"]
+            rows = self._read_ahead(_AHEAD_OF_TASK, task_id)["tasks"]
             return next((t for t in self._remember(rows) if t.id == task_id), None)
         (rows,) = self._fetch((_SEL_TASK, {"id": task_id}))
         tasks = self._remember(rows)
@@ -1265,7 +1279,7 @@ class SqlTransaction(Transaction):
 
     def get_external_task(self, external_task_id: str) -> ExternalTaskRecord | None:
         if self.store.is_postgres:
-            rows = self._read_ahead(_AHEAD_OF_EXTERNAL, external_task_id)[0]["external_tasks"]
+            rows = self._read_ahead(_AHEAD_OF_EXTERNAL, external_task_id)["external_tasks"]
             return next(
                 (M_EXTERNAL.record(r) for r in rows if r[0] == external_task_id), None
             )
@@ -1405,21 +1419,28 @@ class SqlTransaction(Transaction):
         return acquired
 
     def lock_job_for_execution(
-        self, job_id: str, node_id: str, now: datetime, *, with_instance: bool = False
+        self,
+        job_id: str,
+        node_id: str,
+        now: datetime,
+        *,
+        read_ahead: Collection[str] | None = None,
     ) -> Job | None:
         params = {"id": job_id, "node": node_id, "now": now}
-        if with_instance and self.store.is_postgres:
-            # the instance's lock, the job's, then the instance's rows: one round trip, and
-            # the save waits for the COMMIT's (see _read_ahead); taking the instance first
-            # is the order of every other command on it, which may delete this job
-            _, (rows,) = self._read_ahead(
-                _AHEAD_OF_JOB, job_id, first=((_SEL_JOB_FOR_EXECUTION, params),)
-            )
-            if not rows:
-                self._prefetched.clear()  # not executed: nothing of it is loaded
-        else:
+        if read_ahead is None or not self.store.is_postgres:
             (rows,) = self._fetch((_SEL_JOB_FOR_EXECUTION, params))
-        return M_JOB.record(rows[0]) if rows else None
+            return M_JOB.record(rows[0]) if rows else None
+        # the instance's lock, then its rows, in one round trip, and the save waits for
+        # the COMMIT's (see _read_ahead); taking the instance first is the order of every
+        # other command on it, which may delete this job. Its jobs are read locked, this
+        # one only while this node's lock holds (_AHEAD_OF_JOB)
+        tables = ("jobs", *(t for t in read_ahead if t != "jobs"))
+        ahead = self._read_ahead(_AHEAD_OF_JOB, job_id, tables=tables, node=node_id, now=now)
+        mine = next((r for r in ahead["jobs"] if r[0] == job_id), None)
+        if mine is None:
+            self._prefetched.clear()  # not executed: nothing of it is loaded
+            return None
+        return M_JOB.record(mine)
 
     def record_job_failure(
         self, job_id: str, node_id: str, message: str, next_due_at: datetime, now: datetime
@@ -1851,7 +1872,8 @@ class _Wire:
     """
 
     __slots__ = (
-        "broken", "formats", "names", "numbered", "pgconn", "poll", "raw", "transformer",
+        "broken", "formats", "names", "numbered", "pgconn", "poll", "raw", "readers",
+        "transformer",
     )
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
@@ -1859,6 +1881,9 @@ class _Wire:
         self.pgconn = raw.pgconn
         self.transformer = Transformer(raw)
         self.names: dict[bytes, bytes] = {}  # SQL -> prepared statement name
+        # prepared statement name -> a Transformer holding the loaders of its columns, which
+        # never change: they are looked up once, not for every result
+        self.readers: dict[bytes, Transformer] = {}
         self.numbered = 0  # names given so far
         self.formats: dict[int, list[PyFormat]] = {}
         self.poll = io_select.poll()
@@ -1885,6 +1910,7 @@ class _Wire:
         results, error = self._round_trip(statements, begin, prepare)
         if retry and error is not None and error.sqlstate == _UNKNOWN_STATEMENT:
             self.names.clear()
+            self.readers.clear()
             if self.pgconn.transaction_status != _IDLE:
                 self.command(b"ROLLBACK")
             results, error = self._round_trip(statements, begin, prepare)
@@ -1896,6 +1922,7 @@ class _Wire:
         pgconn = self.pgconn
         transformer = self.transformer
         names = self.names
+        readers = self.readers
         # what each result answers: -1 BEGIN, -2 a PREPARE (with its name), i: statement i
         expect: list[tuple[int, bytes]] = []
         if self.broken:
@@ -1920,9 +1947,10 @@ class _Wire:
                 names[sql] = name  # taken back below unless the server made it
             if name is None:
                 pgconn.send_query_params(sql, params, result_format=_BINARY)
+                expect.append((i, b""))
             else:
                 pgconn.send_query_prepared(name, params, result_format=_BINARY)
-            expect.append((i, b""))
+                expect.append((i, name))
         pgconn.pipeline_sync()
         while pgconn.flush():
             io_select.select((), (pgconn.socket,), ())
@@ -1943,8 +1971,17 @@ class _Wire:
             what, name = expect[at]
             at += 1
             if status == _TUPLES_OK:
-                transformer.set_pgresult(result)
-                results[what] = transformer.load_rows(0, result.ntuples, tuple)
+                reader = readers.get(name) if name else None
+                if reader is not None:
+                    reader.set_pgresult(result, set_loaders=False)
+                elif name:
+                    reader = readers[name] = Transformer(self.raw)
+                    reader.set_pgresult(result)
+                else:
+                    reader = transformer
+                    reader.set_pgresult(result)
+                results[what] = reader.load_rows(0, result.ntuples, tuple)
+                reader.set_pgresult(None, set_loaders=False)  # the rows are out: let it go
             elif status == _COMMAND_OK:
                 if what >= 0:
                     results[what] = result.command_tuples or 0
@@ -2182,12 +2219,13 @@ class _Ahead(NamedTuple):
     lock: Any  # the owning instance's row, FOR NO KEY UPDATE
     instance: Any  # the instance with its executions
     variables: Any
-    siblings: tuple[tuple[str, Any], ...]  # (InstanceState table name, its rows' read)
+    reads: dict[str, Any]  # InstanceState table name -> the read of its rows
+    tables: tuple[str, ...]  # the tables read when the caller names none
 
 
-def _ahead_of(table: Table, *siblings: str) -> _Ahead:
-    """Statements reading an instance and its rows of the tables named (as
-    InstanceState names them) from the id of one row of ``table``."""
+def _ahead_of(table: Table, *tables: str) -> _Ahead:
+    """Statements reading an instance and its rows from the id of one row of ``table``;
+    ``tables`` (as InstanceState names them) are read unless the caller names others."""
     owner = (
         select(table.c.instance_id).where(table.c.id == bindparam("rid")).limit(1)
     ).scalar_subquery()
@@ -2209,13 +2247,23 @@ def _ahead_of(table: Table, *siblings: str) -> _Ahead:
         ),
         "jobs": M_JOB.select.where(s.job.c.instance_id == owner),
     }
-    return _Ahead(lock, instance, variables, tuple((n, reads[n]) for n in siblings))
+    if table is s.job:
+        # a job about to run: the instance's other jobs, and this one only while the
+        # node's lock on it holds, all locked (SqlTransaction.lock_job_for_execution)
+        j = s.job
+        held = and_(
+            j.c.id == bindparam("rid"),
+            j.c.lock_owner == bindparam("node"),
+            j.c.lock_expires_at > bindparam("now"),
+        )
+        others = and_(j.c.instance_id == owner, j.c.id != bindparam("rid"))
+        reads["jobs"] = M_JOB.select.where(or_(held, others)).with_for_update()
+    return _Ahead(lock, instance, variables, reads, tables)
 
 
 _AHEAD_OF_TASK = _ahead_of(s.user_task, "tasks")
 _AHEAD_OF_EXTERNAL = _ahead_of(s.external_task, "external_tasks")
-# a firing timer (or another engine job) touches the instance's jobs, and leaving its
-# node, the subscriptions and tasks attached to it
-_AHEAD_OF_JOB = _ahead_of(s.job, "jobs", "subscriptions", "tasks")
+# the tables read along with a job are named by the caller (lock_job_for_execution)
+_AHEAD_OF_JOB = _ahead_of(s.job)
 
 __all__ = ["SqlStore", "SqlTransaction", "create_engine_for", "normalise_url"]

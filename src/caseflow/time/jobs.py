@@ -223,7 +223,7 @@ class JobExecutor:
         return sorted(self._handlers)
 
     def _execute_in_engine(self, job: Job, node_id: str) -> None:
-        self.engine.execute_job(job.id, node_id)
+        self.engine.execute_job(job.id, node_id, definition_id=job.definition_id)
 
     # ------------------------------------------------------------------ one job
 
