@@ -42,6 +42,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 import psycopg
 import uuid_utils
 from psycopg import pq
+from psycopg.abc import Transformer as TransformerProtocol
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.errors import error_from_result
 from psycopg.pq import TransactionStatus
@@ -1883,7 +1884,7 @@ class _Wire:
         self.names: dict[bytes, bytes] = {}  # SQL -> prepared statement name
         # prepared statement name -> a Transformer holding the loaders of its columns, which
         # never change: they are looked up once, not for every result
-        self.readers: dict[bytes, Transformer] = {}
+        self.readers: dict[bytes, TransformerProtocol] = {}
         self.numbered = 0  # names given so far
         self.formats: dict[int, list[PyFormat]] = {}
         self.poll = io_select.poll()
