@@ -188,3 +188,33 @@ def test_postgres_leaves_room_for_in_place_updates(pg_store: SqlStore) -> None:
     assert options["process_instance"] == ["fillfactor=80"]
     assert options["execution"] == ["fillfactor=80"]
     assert options["variable"] is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("table", "where", "index"),
+    [
+        ("process_instance", "business_key = $1 AND tenant_id = $2",
+         "ix_process_instance_business_key"),
+        ("process_instance", "case_id = $1 AND tenant_id = $2", "ix_process_instance_case_id"),
+        ("process_instance", "parent_instance_id = $1 AND $2 <> ''",
+         "ix_process_instance_parent"),
+        ("user_task", "assignee = $1 AND tenant_id = $2", "ix_user_task_assignee"),
+    ],
+)
+def test_a_lookup_by_value_finds_the_index_of_rows_that_have_one(
+    pg_store: SqlStore, table: str, where: str, index: str
+) -> None:
+    """The sparse columns' indexes hold only rows with a value (0011); a prepared lookup
+    by value, planned once for any value, must still be able to use them."""
+    with pg_store.engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # empty tables: force it
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        conn.exec_driver_sql(
+            f"PREPARE lookup(text, text) AS SELECT * FROM {table} WHERE {where}"
+        )
+        plan = "\n".join(
+            row[0] for row in conn.exec_driver_sql("EXPLAIN EXECUTE lookup('x', 'default')")
+        )
+        conn.exec_driver_sql("DEALLOCATE lookup")
+    assert index in plan, plan

@@ -129,6 +129,13 @@ def _in(column: str, values: tuple[str, ...] | frozenset[str]) -> str:
 # touching their indexes (HOT updates).
 _HOT = {"fillfactor": 80}
 
+
+def _set(column: str) -> dict[str, Any]:
+    """An index of the rows whose ``column`` holds a value: it is only ever looked up by
+    value, and most rows leave it empty (they then cost the index nothing)."""
+    where = text(f"{column} IS NOT NULL")
+    return {"postgresql_where": where, "sqlite_where": where}
+
 INSTANCE_STATUSES = ("ACTIVE", "SUSPENDED", "COMPLETED", "TERMINATED", "ERROR")
 DEFINITION_STATUSES = ("Draft", "Testing", "Deployed", "Deprecated")
 TASK_STATUSES = ("OPEN", "CLAIMED", "COMPLETED", "CANCELLED", "DELEGATED", "ESCALATED")
@@ -210,9 +217,10 @@ process_instance = Table(
     CheckConstraint(_in("status", INSTANCE_STATUSES), name="status"),
     Index("ix_process_instance_definition_id", "definition_id"),
     Index("ix_process_instance_key_status", "process_key", "status", "tenant_id"),
-    Index("ix_process_instance_business_key", "business_key", "tenant_id"),
-    Index("ix_process_instance_case_id", "case_id", "tenant_id"),
-    Index("ix_process_instance_parent", "parent_instance_id"),
+    # the columns most instances leave empty: indexed where they hold a value (0011)
+    Index("ix_process_instance_business_key", "business_key", "tenant_id", **_set("business_key")),
+    Index("ix_process_instance_case_id", "case_id", "tenant_id", **_set("case_id")),
+    Index("ix_process_instance_parent", "parent_instance_id", **_set("parent_instance_id")),
     postgresql_with=_HOT,
 )
 
@@ -327,7 +335,7 @@ user_task = Table(
     _instance_fk(),
     CheckConstraint(_in("status", TASK_STATUSES), name="status"),
     Index("ix_user_task_instance", "instance_id", "tenant_id"),
-    Index("ix_user_task_assignee", "assignee", "status", "tenant_id"),
+    Index("ix_user_task_assignee", "assignee", "status", "tenant_id", **_set("assignee")),
     Index(
         "ix_user_task_due_open",
         "due_at", "tenant_id",
