@@ -554,7 +554,6 @@ outbox_event = Table(
     # time: there ``seq`` is commit order)
     Column("xid", BigInteger),
     UniqueConstraint("id"),
-    Index("ix_outbox_event_instance", "instance_id", "seq"),
     Index("ix_outbox_event_position", "xid", "seq"),
 )
 

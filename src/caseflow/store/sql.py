@@ -28,14 +28,13 @@ matched.
 
 from __future__ import annotations
 
-import json
 import re
 import select as io_select
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import MISSING, fields
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
@@ -1679,15 +1678,16 @@ def _pg_json(params: dict[str, Any]) -> dict[str, Any]:
 
 
 _JSON_PARAMS = ("json_value", "payload", "result")
+_JSON_NAMES = frozenset(_JSON_PARAMS)
 
 # the outbox's rows as one JSON parameter, each stamped with its transaction's id
 _INSERT_OUTBOX_PG = (
     b"INSERT INTO outbox_event"
     b" (id, tenant_id, type, occurred_at, payload, instance_id, task_id, xid)"
-    b" SELECT r.id, r.tenant_id, r.type, r.occurred_at, r.payload::jsonb, r.instance_id,"
+    b" SELECT r.id, r.tenant_id, r.type, r.occurred_at, r.payload, r.instance_id,"
     b" r.task_id, pg_current_xact_id()::text::bigint"
     b" FROM json_to_recordset($1::json) AS r(id varchar, tenant_id varchar, type varchar,"
-    b" occurred_at timestamptz, payload text, instance_id varchar, task_id varchar)"
+    b" occurred_at timestamptz, payload jsonb, instance_id varchar, task_id varchar)"
 )
 
 
@@ -1757,12 +1757,13 @@ def _member(
         source = f"(SELECT {typed}) AS r"
         jsonb = set()
     else:
-        # jsonb arrives as text (written by codec.dumps_json) and is cast; the rest typed
+        # a jsonb column's value comes nested in its row (see _json_rows); the rest typed
         record = ", ".join(
-            f"{preparer.quote(n)} {'text' if n in jsonb else _short_type(c, dialect)}"
+            f"{preparer.quote(n)} {'jsonb' if n in jsonb else _short_type(c, dialect)}"
             for n, c in columns.items()
         )
         source = f"json_to_recordset(${position}::json) AS r({record})"
+        jsonb = set()
 
     def value(n: str) -> str:
         return f"r.{preparer.quote(n)}" + ("::jsonb" if n in jsonb else "")
@@ -1825,26 +1826,13 @@ def _typed_args(params: dict[str, Any], names: tuple[str, ...], out: list[Any]) 
         append(value)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"not written as JSON: {type(value).__name__}")
-
-
-_to_json = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, check_circular=False, default=_json_default
-).encode
-
-
 def _json_row(params: dict[str, Any]) -> dict[str, Any]:
     """One row as JSON takes it: instants as ISO text (aware ones only, as the typed
-    columns demand), JSON columns as their text (codec.dumps_json: exact decimals)."""
-    row = {k: _iso(v) if type(v) is datetime else v for k, v in params.items()}
-    for name in _JSON_PARAMS:
-        value = row.get(name)
-        if value is not None:
-            row[name] = codec.dumps_json(value)
-    return row
+    columns demand); a JSON column's value as it is, nested (see _json_rows)."""
+    return {
+        k: _iso(v) if type(v) is datetime and k not in _JSON_NAMES else v
+        for k, v in params.items()
+    }
 
 
 def _iso(value: datetime) -> str:
@@ -1854,8 +1842,10 @@ def _iso(value: datetime) -> str:
 
 
 def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
-    """Several rows as the JSON parameter of their member of the combined write."""
-    return _to_json([_json_row(r) for r in rows])
+    """Several rows as the JSON parameter of their member of the combined write, encoded
+    once: a JSON column's value is nested in its row, and read as ``jsonb`` by the member
+    (codec.dumps_json: decimals in it exact)."""
+    return codec.dumps_json([_json_row(r) for r in rows])
 
 
 class _Wire:
