@@ -289,3 +289,23 @@ def test_user_task_sla_must_be_a_business_time_duration(engine: ProcessEngine) -
     with pytest.raises(ValidationFailed) as refused:
         engine.deploy(bad)
     assert [(p.code, p.element_id) for p in refused.value.problems] == [("sla", "t")]
+
+
+def test_a_finished_task_cannot_be_completed_and_nothing_changes(engine: ProcessEngine) -> None:
+    engine.deploy(process(
+        '<startEvent id="s"/><userTask id="a"/><userTask id="b"/><endEvent id="e"/>'
+        + chain("s", "a", "b", "e")
+    ))
+    inst = engine.start("p")
+    [a] = engine.tasks(TaskQuery(instance_id=inst.id))
+    [b] = engine.complete_task(a.id, {"x": 1})
+    before = engine.instance_record(inst.id).revision
+    with pytest.raises(IllegalState, match="COMPLETED"):
+        engine.complete_task(a.id, {"x": 2})
+    assert engine.instance_record(inst.id).revision == before
+    assert engine.variables(inst.id)["x"] == 1
+    assert [t.id for t in engine.tasks(TaskQuery(instance_id=inst.id))] == [b.id]
+    engine.terminate(inst.id, "withdrawn")
+    with pytest.raises(IllegalState, match="CANCELLED"):
+        engine.complete_task(b.id)
+    assert engine.instance(inst.id).tasks == []  # the view shows open work only

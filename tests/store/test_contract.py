@@ -731,3 +731,27 @@ def test_events_of_a_rolled_back_transaction_are_gone(store: Store) -> None:
         raise RuntimeError("the change failed")
     with store.transaction(read_only=True) as tx:
         assert tx.events_after(0) == []
+
+
+def test_an_instance_state_holds_its_open_tasks_not_its_history(store: Store) -> None:
+    """Finished tasks stay queryable, but a command on the instance never reads them:
+    its cost must not grow with the steps the instance has done."""
+    d = deploy(store)
+    state, ex = started(store, d)
+    inst = state.instance
+    with store.transaction() as tx:
+        s = tx.load_instance(inst.id)
+        assert s is not None
+        by_status = {
+            status: s.tasks.add(task(s.instance, ex, status=status))
+            for status in ("OPEN", "CLAIMED", "DELEGATED", "ESCALATED", "COMPLETED", "CANCELLED")
+        }
+        tx.save(s)
+    open_ids = {by_status[k].id for k in ("OPEN", "CLAIMED", "DELEGATED", "ESCALATED")}
+    assert set(rows(load(store, inst.id), "tasks")) == open_ids
+    with store.transaction() as tx:
+        listed = tx.query_tasks(TaskQuery(instance_id=inst.id, include_closed=True))
+        # looked up by id, a finished task is still found, whatever the instance holds
+        done = tx.get_task(by_status["COMPLETED"].id)
+    assert {t.id for t in listed} == {t.id for t in by_status.values()}
+    assert done is not None and done.status == "COMPLETED"

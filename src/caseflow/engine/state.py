@@ -317,7 +317,12 @@ class Table(Generic[R]):
 
 @dataclass(slots=True)
 class InstanceState:
-    """One process instance's runtime rows, plus the history a command appended."""
+    """One process instance's runtime rows, plus the history a command appended.
+
+    ``tasks`` holds the instance's open user tasks (and a closed one a command looked up
+    by id): a completed or cancelled task is history, which no command changes, so a
+    command's cost does not grow with the tasks an instance has finished.
+    """
 
     instance: InstanceRecord
     executions: Table[Execution]

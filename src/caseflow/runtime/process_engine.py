@@ -30,6 +30,7 @@ from caseflow.engine.events import start_event_name, timer_of
 from caseflow.engine.executor import DEFAULT_MAX_STEPS, Executor
 from caseflow.engine.state import (
     DEFAULT_TENANT,
+    OPEN_TASK_STATUSES,
     ActivityRecord,
     EventSubscription,
     ExternalTaskRecord,
@@ -690,6 +691,8 @@ class ProcessEngine:
                 raise NotFound("task", task_id)
             if authorize is not None:
                 authorize(unit.tx, task)
+            if task.status not in OPEN_TASK_STATUSES:  # history now, not in the state
+                raise IllegalState(f"task '{task_id}' is {task.status} and cannot be completed")
             state = unit.instance(task.instance_id)
             executor = unit.executor()
             executor.complete_task(state, task_id, variables, user=user, outcome=outcome)

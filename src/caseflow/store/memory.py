@@ -348,14 +348,17 @@ class MemoryTransaction(Transaction):
         if instance is None:
             return None
 
-        def lazy(rows: _Rows[Any]) -> Callable[[], list[Any]]:
+        def lazy(rows: _Rows[Any], *, open_tasks: bool = False) -> Callable[[], list[Any]]:
             def load() -> list[Any]:
                 if self.closed:
                     raise RuntimeError(
                         "an instance's rows were first touched after its transaction ended; "
                         "load and use an InstanceState within one transaction"
                     )
-                return [_clone(r) for r in rows.of_instance(instance_id)]
+                return [
+                    _clone(r) for r in rows.of_instance(instance_id)
+                    if not open_tasks or r.status in OPEN_TASK_STATUSES
+                ]
 
             return load
 
@@ -363,7 +366,7 @@ class MemoryTransaction(Transaction):
             instance=_clone(instance),
             executions=_filled([_clone(r) for r in st.executions.of_instance(instance_id)]),
             variables=_filled([_clone(r) for r in st.variables.of_instance(instance_id)]),
-            tasks=Table(lazy(st.tasks)),
+            tasks=Table(lazy(st.tasks, open_tasks=True)),
             external_tasks=Table(lazy(st.external_tasks)),
             subscriptions=Table(lazy(st.subscriptions)),
             jobs=Table(lazy(st.jobs)),

@@ -422,8 +422,13 @@ def _by_instance(m: _Map[Any]) -> Select[Any]:
 
 # by instance id alone: load_instance reads it together with the instance (one round trip)
 SEL_VARIABLES_OF_INSTANCE = SEL_VARIABLE.where(s.variable.c.instance_id == bindparam("iid"))
+# an instance's open tasks (InstanceState.tasks); the statuses are constants, not
+# parameters: a planner can match them to a partial index's predicate
+_OPEN_TASK = text(f"user_task.{s.OPEN_TASK_PREDICATE}")
 SEL_TASKS_OF = SEL_TASK_WITH_CANDIDATES.where(
-    s.user_task.c.instance_id == bindparam("iid"), s.user_task.c.tenant_id == bindparam("tid")
+    s.user_task.c.instance_id == bindparam("iid"),
+    s.user_task.c.tenant_id == bindparam("tid"),
+    _OPEN_TASK,
 )
 SEL_EXTERNAL_OF = _by_instance(M_EXTERNAL)
 SEL_SUBSCRIPTIONS_OF = _by_instance(M_SUBSCRIPTION)
@@ -2083,10 +2088,6 @@ _SEL_LATEST_DEFINITION = (
     .order_by(_D.c.version.desc())
     .limit(1)
 )
-# constants, not parameters: a planner can match them to a partial index's predicate
-_OPEN_TASK = text(f"user_task.{s.OPEN_TASK_PREDICATE}")
-
-
 def _task_query(shape: tuple[bool, ...]) -> Select[Any]:
     """The task query for one combination of filters (see query_tasks), with its values,
     limit and offset as parameters: built, compiled and prepared once per combination."""
@@ -2231,7 +2232,11 @@ def _ahead_of(table: Table, *tables: str) -> _Ahead:
     )
     variables = SEL_VARIABLE.where(s.variable.c.instance_id == owner)
     reads = {
-        "tasks": SEL_TASK_WITH_CANDIDATES.where(s.user_task.c.instance_id == owner),
+        # its open tasks, and the one looked up (whatever its status: see get_task)
+        "tasks": SEL_TASK_WITH_CANDIDATES.where(
+            s.user_task.c.instance_id == owner,
+            or_(_OPEN_TASK, s.user_task.c.id == bindparam("rid")),
+        ),
         "external_tasks": M_EXTERNAL.select.where(s.external_task.c.instance_id == owner),
         "subscriptions": M_SUBSCRIPTION.select.where(
             s.event_subscription.c.instance_id == owner
