@@ -129,31 +129,44 @@ def _bytes(n: int) -> str:
 # ---------------------------------------------------------------------- the sides
 
 
-def run_spiff(run: Run, seconds: float, quick: bool) -> None:
+def load_spiff(run: Run) -> Any:
+    """SpiffWorkflow's side (bench.spiff.SpiffBench), or None with the reason noted."""
     print("\nSpiffWorkflow (baseline)", flush=True)
     try:
-        from bench.spiff import VERSION, SpiffBench
+        from bench.spiff import SpiffBench
     except ImportError as error:
         run.note(f"SpiffWorkflow is not installed ({error}); pip install -e '.[bench]'."
                  " The Spiff rows and ratios are skipped.")
-        return
-    label = f"spiff {VERSION}"
+        return None
     try:
-        spiff = SpiffBench()
+        return SpiffBench()
     except Exception as error:  # noqa: BLE001 - report and go on without the baseline
         run.note(f"SpiffWorkflow could not parse the processes: {error}")
-        return
-    for key in (SEQUENTIAL, SPLIT):
-        run.add(measure(key, "spiff", "memory", spiff.runner(key), seconds))
+        return None
+
+
+def spiff_in_memory(spiff: Any, seconds: float) -> list[Result]:
+    return [
+        measure(key, "spiff", "memory", spiff.runner(key), seconds) for key in (SEQUENTIAL, SPLIT)
+    ]
+
+
+def spiff_with_json(spiff: Any, seconds: float) -> list[Result]:
+    return [
+        measure(key, "spiff", "memory+json", spiff.runner(key, json_round_trip=True), seconds)
+        for key in (SEQUENTIAL, SPLIT)
+    ]
+
+
+def spiff_loop(run: Run, spiff: Any, seconds: float, quick: bool) -> None:
+    from bench.spiff import VERSION
+
     # the loop takes seconds per instance in SpiffWorkflow: no warm-up, one instance minimum
     loop = run.add(measure(LOOP, "spiff", "memory", spiff.runner(LOOP), seconds,
                            unit=SCRIPT_UNIT, warmup=0))
     if loop.error:
         run.note(f"SpiffWorkflow could NOT complete the {LOOP_ITERATIONS}-iteration loop:"
                  f" {loop.error}")
-    for key in (SEQUENTIAL, SPLIT):
-        run.add(measure(key, "spiff", "memory+json", spiff.runner(key, json_round_trip=True),
-                        seconds))
     try:
         unpatched = spiff.check_loop_without_patch()
     except Exception as error:  # noqa: BLE001 - only informative
@@ -161,6 +174,7 @@ def run_spiff(run: Run, seconds: float, quick: bool) -> None:
     run.note(f"SpiffWorkflow's TaskIterator max_depth is raised for this run; {unpatched}")
     if not quick:
         print("  peak memory of one loop run (tracemalloc; slow) ...", flush=True)
+        label = f"spiff {VERSION}"
         try:
             for iterations in (SHORT_LOOP, LOOP_ITERATIONS):
                 start = LOOP_ITERATIONS - iterations
@@ -169,17 +183,37 @@ def run_spiff(run: Run, seconds: float, quick: bool) -> None:
             run.peaks[(label, LOOP_ITERATIONS)] = f"failed: {error}"
 
 
+def around(
+    run: Run, baseline: Callable[[float], list[Result]], middle: Callable[[], None],
+    seconds: float,
+) -> None:
+    """A baseline measured in two halves, just before and just after ``middle`` (what it
+    is compared with): this machine's speed drifts over a run, and a ratio of two windows
+    a minute apart would carry that drift; around each other, both sides see the same."""
+    first = baseline(seconds / 2)
+    middle()
+    for a, b in zip(first, baseline(seconds / 2), strict=True):
+        run.add(_joined(a, b))
+
+
+def _joined(a: Result, b: Result) -> Result:
+    """Two windows of one measurement as one."""
+    return Result(
+        a.scenario, a.engine, a.backend,
+        instances=a.instances + b.instances,
+        completions=a.completions + b.completions,
+        seconds=a.seconds + b.seconds,
+        unit=a.unit,
+        error=a.error or b.error,
+    )
+
+
 def _caseflow_backend(
     run: Run, backend: str, fresh_store: Callable[[], tuple[str, dict[str, Any]]],
     seconds: float, *, clients: bool,
 ) -> None:
     """Every scenario on ``backend`` starts from an empty store that ``fresh_store`` gives."""
-    from bench.caseflow_side import (
-        CaseflowBench,
-        close_engine,
-        concurrent_processes,
-        open_engine,
-    )
+    from bench.caseflow_side import CaseflowBench, close_engine, open_engine
 
     store: dict[str, Any] = {}
 
@@ -222,12 +256,35 @@ def _caseflow_backend(
 
     scenario(loop)
     if clients:
-        # for information, CLIENTS threads sharing one engine in this process; then the
-        # target's figure: CLIENTS processes, each with its own engine and pool (the
-        # parent's engine has deployed the processes), just before pgbench runs
+        # for information, CLIENTS threads sharing one engine in this process (the
+        # target's figure, CLIENTS processes, is measured by durable_clients)
         scenario(lambda bench: run.add(bench.concurrent_sequential(CLIENTS, seconds, backend)))
-        scenario(lambda _bench: run.add(concurrent_processes(
-            store["url"], store["options"], CLIENTS, seconds, backend)))
+
+
+def durable_clients(run: Run, seconds: float, postgres_url: str) -> None:
+    """Target (c)'s figure: CLIENTS processes, each with its own engine and pool, on an
+    emptied PostgreSQL store (this process's engine deploys the processes first)."""
+    from bench.caseflow_side import close_engine, concurrent_processes, open_engine
+    from bench.postgres import empty_caseflow_tables
+
+    try:
+        empty_caseflow_tables(postgres_url)
+        close_engine(open_engine(postgres_url, migrate=False))
+    except Exception as error:  # noqa: BLE001 - the row is skipped with the reason
+        run.note(f"caseflow on postgres could not start: {type(error).__name__}: {error}")
+        return
+    run.add(concurrent_processes(postgres_url, {"migrate": False}, CLIENTS, seconds, "postgres"))
+
+
+def run_core(run: Run, seconds: float) -> None:
+    """caseflow's execution core with no store: target (a)'s figure, and the loop."""
+    print("\ncaseflow core", flush=True)
+    from bench.caseflow_core import CoreBench
+
+    core = CoreBench()
+    for key in (SEQUENTIAL, SPLIT):
+        run.add(measure(key, "caseflow", CORE, core.runner(key), seconds))
+    run.add(measure(LOOP, "caseflow", CORE, core.runner(LOOP), seconds, unit=SCRIPT_UNIT))
 
 
 def run_caseflow(run: Run, backends: list[str], seconds: float, postgres_url: str) -> None:
@@ -239,13 +296,6 @@ def run_caseflow(run: Run, backends: list[str], seconds: float, postgres_url: st
     except Exception as error:  # noqa: BLE001 - the whole side is skipped with the reason
         run.note(f"caseflow does not import: {type(error).__name__}: {error}")
         return
-    if "core" in backends:
-        from bench.caseflow_core import CoreBench
-
-        core = CoreBench()
-        for key in (SEQUENTIAL, SPLIT):
-            run.add(measure(key, "caseflow", CORE, core.runner(key), seconds))
-        run.add(measure(LOOP, "caseflow", CORE, core.runner(LOOP), seconds, unit=SCRIPT_UNIT))
     if "memory" in backends:
         _caseflow_backend(run, MEMORY_STORE, lambda: ("memory://", {}), seconds, clients=False)
     if "sqlite" in backends:
@@ -272,27 +322,31 @@ def run_caseflow(run: Run, backends: list[str], seconds: float, postgres_url: st
         _caseflow_backend(run, "postgres", emptied, seconds, clients=True)
 
 
-def run_pgbench(run: Run, seconds: float, postgres_url: str) -> None:
+def pgbench_window(run: Run, seconds: float, postgres_url: str, *, initialise: bool
+                   ) -> float | None:
+    """pgbench's TPC-B tps over one window (None, with the reason noted, if it fails)."""
     from bench.postgres import PostgresUnavailable, pgbench, server_settings
 
-    print("\npgbench (ceiling)", flush=True)
-    try:
-        run.postgres_settings = server_settings(postgres_url)
-    except PostgresUnavailable as error:
-        run.note(f"PostgreSQL unavailable: {error} -- pgbench skipped")
-        return
-    except Exception as error:  # noqa: BLE001 - no server: skip
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        run.note(f"PostgreSQL unavailable: {type(error).__name__}: {first_line} -- pgbench skipped")
-        return
-    result = pgbench(postgres_url, clients=CLIENTS, threads=PGBENCH_THREADS, seconds=seconds)
+    if initialise:
+        try:
+            run.postgres_settings = server_settings(postgres_url)
+        except PostgresUnavailable as error:
+            run.note(f"PostgreSQL unavailable: {error} -- pgbench skipped")
+            return None
+        except Exception as error:  # noqa: BLE001 - no server: skip
+            first_line = str(error).splitlines()[0] if str(error) else ""
+            run.note(f"PostgreSQL unavailable: {type(error).__name__}: {first_line}"
+                     " -- pgbench skipped")
+            return None
+    result = pgbench(postgres_url, clients=CLIENTS, threads=PGBENCH_THREADS, seconds=seconds,
+                     initialise=initialise)
     run.pgbench_command = result.command
     if result.error:
         run.note(f"{result.error} -- the pgbench ratio is skipped")
-        return
-    run.pgbench_tps = result.tps
-    print(f"  TPC-B (built in), {CLIENTS} clients, -j {PGBENCH_THREADS}:"
+        return None
+    print(f"  pgbench TPC-B (built in), {CLIENTS} clients, -j {PGBENCH_THREADS}:"
           f" {_rate(result.tps)} tps", flush=True)
+    return result.tps
 
 
 # ---------------------------------------------------------------------- the report
@@ -489,6 +543,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def measure_all(run: Run, args: argparse.Namespace) -> None:
+    """Every measurement, each judged pair next to each other: Spiff in memory around
+    caseflow's core (target a), then the loop (b) and the stores, then Spiff with JSON
+    and pgbench around the durable clients (c)."""
+    seconds = args.seconds
+    spiff = None if args.no_spiff else load_spiff(run)
+    if "core" in args.backends:
+        if spiff is not None:
+            around(run, lambda s: spiff_in_memory(spiff, s), lambda: run_core(run, seconds),
+                   seconds)
+        else:
+            run_core(run, seconds)
+    elif spiff is not None:
+        for result in spiff_in_memory(spiff, seconds):
+            run.add(result)
+    if spiff is not None:
+        spiff_loop(run, spiff, seconds, args.quick)
+    run_caseflow(run, args.backends, seconds, args.postgres_url)
+    if "postgres" not in args.backends:
+        if spiff is not None:
+            for result in spiff_with_json(spiff, seconds):
+                run.add(result)
+        return
+    tps: list[float | None] = []
+
+    def baselines(window: float) -> list[Result]:
+        results = spiff_with_json(spiff, window) if spiff is not None else []
+        tps.append(pgbench_window(run, window, args.postgres_url, initialise=not tps))
+        return results
+
+    print(f"\ndurable clients ({CLIENTS} processes), between Spiff+JSON and pgbench windows",
+          flush=True)
+    around(run, baselines, lambda: durable_clients(run, seconds, args.postgres_url), seconds)
+    if tps and all(t is not None for t in tps):
+        run.pgbench_tps = sum(t for t in tps if t is not None) / len(tps)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run = Run(args)
@@ -500,14 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.seconds:g} s per measurement; backends: {', '.join(args.backends)};"
           f" load average at start {_load()}", flush=True)
 
-    steps: list[Callable[[], None]] = []
-    if not args.no_spiff:
-        steps.append(lambda: run_spiff(run, args.seconds, args.quick))
-    steps.append(lambda: run_caseflow(run, args.backends, args.seconds, args.postgres_url))
-    if "postgres" in args.backends:
-        steps.append(lambda: run_pgbench(run, args.seconds, args.postgres_url))
-    for step in steps:
-        step()
+    measure_all(run, args)
 
     print("\n" + "=" * 100)
     print(report(run))
