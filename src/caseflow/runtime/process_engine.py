@@ -1046,12 +1046,12 @@ class ProcessEngine:
 
     def _job_tables(self, unit: _Unit, definition_id: str | None) -> Collection[str]:
         """What of a job's instance its execution will touch, as far as is known."""
-        if definition_id is not None:
-            try:
-                return unit.executable(definition_id).row_tables
-            except NotFound:
-                pass  # the definition went away: the job's run decides what that means
-        return _JOB_TABLES
+        if definition_id is None:
+            return _JOB_TABLES
+        try:
+            return unit.executable(definition_id).row_tables
+        except NotFound:  # the definition went away: the job's run decides what that means
+            return _JOB_TABLES
 
     def _fire_start_timer(self, unit: _Unit, executor: Executor, job: Job, now: datetime) -> None:
         unit.tx.delete_jobs([job.id])

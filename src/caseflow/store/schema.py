@@ -284,26 +284,22 @@ variable = Table(
     Index(
         "ix_variable_text",
         "name", "text_value", "tenant_id",
-        postgresql_where=text("text_value IS NOT NULL"),
-        sqlite_where=text("text_value IS NOT NULL"),
+        **_set("text_value"),
     ),
     Index(
         "ix_variable_long",
         "name", "long_value", "tenant_id",
-        postgresql_where=text("long_value IS NOT NULL"),
-        sqlite_where=text("long_value IS NOT NULL"),
+        **_set("long_value"),
     ),
     Index(
         "ix_variable_double",
         "name", "double_value", "tenant_id",
-        postgresql_where=text("double_value IS NOT NULL"),
-        sqlite_where=text("double_value IS NOT NULL"),
+        **_set("double_value"),
     ),
     Index(
         "ix_variable_time",
         "name", "time_value", "tenant_id",
-        postgresql_where=text("time_value IS NOT NULL"),
-        sqlite_where=text("time_value IS NOT NULL"),
+        **_set("time_value"),
     ),
 )
 
@@ -705,16 +701,15 @@ for _column in (
     user_task.append_column(_column)
 Index(
     "ix_user_task_owner", user_task.c.owner, user_task.c.tenant_id,
-    postgresql_where=text("owner IS NOT NULL"), sqlite_where=text("owner IS NOT NULL"),
+    **_set("owner"),
 )
 Index(
     "ix_user_task_case", user_task.c.case_id, user_task.c.tenant_id,
-    postgresql_where=text("case_id IS NOT NULL"), sqlite_where=text("case_id IS NOT NULL"),
+    **_set("case_id"),
 )
 Index(
     "ix_user_task_business_key", user_task.c.business_key, user_task.c.tenant_id,
-    postgresql_where=text("business_key IS NOT NULL"),
-    sqlite_where=text("business_key IS NOT NULL"),
+    **_set("business_key"),
 )
 # "tasks I could claim", best first: unassigned open tasks only, in the lists' order
 _CLAIMABLE_TASK = "assignee IS NULL AND " + _in("status", CLAIMABLE_TASK_STATUSES)
