@@ -667,6 +667,25 @@ def test_a_swallowed_conflict_still_rolls_the_transaction_back(store: Store) -> 
         assert [v.name for v in tx.instance_variables(state.instance.id)] == ["first"]
 
 
+def test_a_losing_save_is_a_conflict_even_where_its_rows_would_clash(store: Store) -> None:
+    # the revision check comes before anything else the save writes: the loser's copy of
+    # a row the winner inserted must not surface as a duplicate key, but as the race
+    d = deploy(store)
+    state, _ = started(store, d)
+    winner = load(store, state.instance.id)
+    loser = load(store, state.instance.id)
+    both = variable(winner.instance, "decision", "approve", "string")
+    winner.variables.add(both)
+    with store.transaction() as tx:
+        tx.save(winner)
+    loser.variables.add(replace(both, value="reject"))
+    with pytest.raises(ConcurrencyConflict), store.transaction() as tx:
+        tx.save(loser)
+    with store.transaction() as tx:
+        got = tx.instance_variables(state.instance.id)
+    assert [(v.name, v.value) for v in got] == [("decision", "approve")]
+
+
 def test_a_task_lookup_then_its_instance_in_one_transaction(store: Store) -> None:
     # PostgreSQL reads the instance ahead with the task; the result must be the same
     d = deploy(store)

@@ -12,11 +12,12 @@ Round trips are the cost that matters, so reads and writes are batched:
 On PostgreSQL the hot statements (compiled from the Core statements once per store) go
 to psycopg in pipeline mode: ``load_instance`` is one round trip, ``save`` is one round
 trip however many tables it touches (the server still runs the revision check first and
-takes the instance's row lock there; if it matched no row the transaction is doomed and
-rolled back, so nothing of the losing save survives), and ``get_task`` /
-``get_external_task`` read the owning instance, its variables and its tasks in the same
-round trip, which the following ``load_instance`` takes. A task completion is then
-BEGIN+lookup, save, COMMIT: three round trips. External tasks are claimed with one
+takes the instance's row lock there; if it matched no row the statement fails before
+anything else is written and the transaction is rolled back), and ``get_task`` /
+``get_external_task`` lock and read the owning instance, its variables and its tasks in
+the same round trip, which the following ``load_instance`` takes. A task completion is
+then two round trips: BEGIN with the lookup, then the save with the COMMIT. External
+tasks are claimed with one
 ``UPDATE ... WHERE (id, tenant_id) IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``.
 
 SQLite serialises writers: every transaction starts with ``BEGIN IMMEDIATE`` (so a
@@ -513,22 +514,21 @@ class SqlStore(Store):
             hit = self._compiled[statement] = (compiled.string, fixed)
         return hit
 
-    def write_plan(
-        self, head: Any, batches: tuple[tuple[Any, bool], ...], *, deferred: bool = False
-    ) -> _WritePlan | None:
+    def write_plan(self, head: Any, batches: tuple[tuple[Any, bool], ...]) -> _WritePlan | None:
         """The one statement that writes ``head`` and a non-empty batch of each of the
         given statements (with whether it is a single row; see SqlTransaction._write),
         built once per combination; None when one of them cannot be combined (it then
         runs statement by statement).
 
-        Each write takes its rows as one JSON parameter: one row as an object
-        (``json_to_record``: the planner then expects one row and looks it up by key),
-        several as an array (``json_to_recordset``). So the statement is the same however
-        many rows a batch has, and psycopg and the server parse and plan it once per
-        connection. A ``deferred`` write answers ``1 / count(*)``: had its head matched no
-        row, the division fails and takes the transaction down (see SqlTransaction._run).
+        One row comes as typed parameters, several as one JSON parameter (see _member):
+        the statement is the same however many rows a batch has, so psycopg and the
+        server parse and plan it once per connection. Each write is a CTE; the statement
+        answers ``1 / count(*)`` of the head's rows. The server runs the head first
+        (taking the instance's row lock), for that answer, and the other writes after
+        it; had the head matched no row, the division fails before any other write ran,
+        and the transaction is rolled back (see SqlTransaction._write and _run).
         """
-        key = (head, batches, deferred)
+        key = (head, batches)
         if key in self._write_plans:
             return self._write_plans[key]
         plan: _WritePlan | None
@@ -548,8 +548,7 @@ class SqlStore(Store):
             ctes = [f"h AS ({members[0][0]})"]
             ctes += [f"w{i} AS ({sql})" for i, (sql, _) in enumerate(members[1:])]
             # identifiers from the schema, values as parameters: nothing from a caller
-            answer = "1 / count(*)" if deferred else "count(*)"
-            sql = "WITH " + ", ".join(ctes) + f" SELECT {answer} FROM h"  # noqa: S608
+            sql = "WITH " + ", ".join(ctes) + " SELECT 1 / count(*) FROM h"  # noqa: S608
             plan = _WritePlan(sql.encode(), [names for _, names in members])
         if len(self._write_plans) < _MAX_WRITE_PLANS:
             self._write_plans[key] = plan
@@ -644,6 +643,8 @@ class SqlStore(Store):
                 tx._commit()
                 committed = True
             except (DBAPIError, psycopg.Error) as error:
+                if tx.doomed:  # the server failed the transaction with the lost race
+                    raise ConcurrencyConflict(DOOMED) from error
                 if _is_retryable(error):
                     raise ConcurrencyConflict(f"the database refused: {error}") from error
                 raise
@@ -748,7 +749,10 @@ class SqlTransaction(Transaction):
     ) -> tuple[list[Any], psycopg.Error | None]:
         """``statements`` through the wire, after the writes of deferred saves (and, with
         ``commit``, the COMMIT after them): one round trip. A deferred write that fails
-        is raised here (its transaction is then rolled back)."""
+        is raised here (its transaction is then rolled back). A doomed transaction sends
+        nothing more: the server has already failed it."""
+        if self.doomed:
+            raise ConcurrencyConflict(DOOMED)
         self._flush_events()
         pending = self._pending
         if pending:
@@ -762,10 +766,13 @@ class SqlTransaction(Transaction):
         results, error = self._wire().run(statements, begin=begin, retry=fresh)
         if pending:
             if error is not None and error.sqlstate == _DIVISION_BY_ZERO:
-                # only a deferred write divides (by its count of instance rows written)
-                raise self._conflict(
-                    f"process instance {pending[0][2]!r} changed under its lock"
-                ) from error
+                # a combined write divides by its count of instance rows written; the
+                # first statement without a result is the one that failed
+                failed = next(i for i, r in enumerate(results) if r is None)
+                if failed < len(pending):
+                    raise self._conflict(
+                        f"process instance {pending[failed][2]!r} changed under its lock"
+                    ) from error
             results = results[len(pending) :]
         return results, error
 
@@ -844,11 +851,11 @@ class SqlTransaction(Transaction):
 
         SQLite: the head runs alone first, and nothing else runs unless it hit one row.
         PostgreSQL: one statement does it all, with the BEGIN in the same round trip
-        (see SqlStore.write_plan): the head is a CTE the other writes are gated on
-        (``EXISTS (SELECT 1 FROM h)``), so the server runs it first (taking the
-        instance's row lock), and if it hit no row nothing else is written; the caller
-        raises and the transaction is rolled back. Rewritten candidates (a delete, then
-        inserts that may repeat a deleted row) follow as statements of their own.
+        (see SqlStore.write_plan): the server runs the head first (taking the
+        instance's row lock), and if it hit no row the statement fails before anything
+        else is written; the caller raises and the transaction is rolled back.
+        Rewritten candidates (a delete, then inserts that may repeat a deleted row)
+        follow as statements of their own.
         """
         raw = self._pg
         if raw is None:
@@ -865,9 +872,7 @@ class SqlTransaction(Transaction):
         for batch in live:
             candidates = batch[0] is DEL_CANDIDATES or batch[0] is INS_CANDIDATE
             (after if rewritten and candidates else together).append(batch)
-        plan = self.store.write_plan(
-            head[0], tuple((b[0], len(b[1]) == 1) for b in together), deferred=bool(defer)
-        )
+        plan = self.store.write_plan(head[0], tuple((b[0], len(b[1]) == 1) for b in together))
         args: list[Any] | None = None
         if plan is not None:
             try:
@@ -896,13 +901,12 @@ class SqlTransaction(Transaction):
             self._pending += [(sql, a, defer) for sql, a in statements]
             return 1
         results, error = self._run(statements, begin=not self._began)
-        head_rows = results[0]
-        written = int(head_rows[0][0]) if isinstance(head_rows, list) and head_rows else None
         if error is not None:
-            if written == 0:
-                return 0  # lost the race; what failed after it was built on a stale read
+            if error.sqlstate == _DIVISION_BY_ZERO and results[0] is None:
+                return 0  # lost the race: the head matched no row, and nothing was written
             raise error
-        return 0 if written is None else written
+        head_rows = results[0]
+        return int(head_rows[0][0]) if isinstance(head_rows, list) and head_rows else 0
 
     def _write_each(
         self, head: tuple[Any, dict[str, Any]], batches: list[tuple[Any, list[dict[str, Any]]]]
@@ -1734,9 +1738,10 @@ def _member(
 ) -> tuple[str, tuple[str, ...] | None] | None:
     """``statement`` (one of the module's INSERTs, or UPDATE/DELETE by id and tenant) as
     a member of the combined write, its parameters from ``$position`` on; None if it is
-    not of that form. One row comes as typed parameters (the names given, in order);
-    several as one JSON array of objects (``json_to_recordset``; names None). The head
-    returns a row if it wrote; the others are gated on it.
+    not of that form. One row comes as typed parameters in place (the names given, in
+    order): its plan is the plain statement's, one row inserted or looked up by key.
+    Several come as one JSON array of objects (``json_to_recordset``; names None). The
+    head returns a row if it wrote.
     """
     compiled = statement.compile(dialect=dialect)
     if compiled.params and any(v is not None for v in compiled.params.values()):
@@ -1751,48 +1756,35 @@ def _member(
         return None
     preparer = dialect.identifier_preparer
     target = preparer.format_table(table)
-    jsonb = {n for n, c in columns.items() if c.type.compile(dialect=dialect) == "JSONB"}
+
+    def typed(n: str, column: Any) -> str:
+        is_json = column.type.compile(dialect=dialect) == "JSONB"
+        return "jsonb" if is_json else _short_type(column, dialect)
+
+    source = ""
     if single:
-        # a one-row source: the planner expects one row and looks the target up by key
-        typed = ", ".join(
-            f"${position + i}::{'jsonb' if n in jsonb else _short_type(columns[n], dialect)}"
-            f" AS {preparer.quote(n)}"
-            for i, n in enumerate(names)
-        )
-        source = f"(SELECT {typed}) AS r"
-        jsonb = set()
+        value = {n: f"${position + i}::{typed(n, columns[n])}" for i, n in enumerate(names)}
     else:
         # a jsonb column's value comes nested in its row (see _json_rows); the rest typed
-        record = ", ".join(
-            f"{preparer.quote(n)} {'jsonb' if n in jsonb else _short_type(c, dialect)}"
-            for n, c in columns.items()
-        )
+        record = ", ".join(f"{preparer.quote(n)} {typed(n, c)}" for n, c in columns.items())
         source = f"json_to_recordset(${position}::json) AS r({record})"
-        jsonb = set()
-
-    def value(n: str) -> str:
-        return f"r.{preparer.quote(n)}" + ("::jsonb" if n in jsonb else "")
-
+        value = {n: f"r.{preparer.quote(n)}" for n in names}
     given = names if single else None
-    gate = "" if head else " AND EXISTS (SELECT 1 FROM h)"
     returning = " RETURNING 1" if head else ""
     if isinstance(statement, Insert):
         if not sql.startswith("INSERT INTO ") or " ON CONFLICT" in sql or "RETURNING" in sql:
             return None
         listed = ", ".join(preparer.quote(n) for n in names)
-        where = "" if head else " WHERE EXISTS (SELECT 1 FROM h)"
-        return (  # identifiers from the schema, values as parameters
-            f"INSERT INTO {target} ({listed}) SELECT {', '.join(value(n) for n in names)}"  # noqa: S608
-            f" FROM {source}{where}{returning}"
-        ), given
+        values = ", ".join(value[n] for n in names)
+        # identifiers from the schema, values as parameters
+        rows = f"VALUES ({values})" if single else f"SELECT {values} FROM {source}"  # noqa: S608
+        return f"INSERT INTO {target} ({listed}) {rows}{returning}", given
     keys = [n for n in names if n in _KEY_COLUMNS]
     # UPDATE/DELETE ... WHERE id = :k_id AND tenant_id = :k_tenant [AND revision = ...]
     expected = ["k_id", "k_tenant", "k_revision"][: len(keys)]
     if keys != expected or len(keys) < 2 or list(names[-len(keys) :]) != keys:
         return None
-    match = " AND ".join(
-        f"t.{preparer.quote(_KEY_COLUMNS[k])} = r.{preparer.quote(k)}" for k in keys
-    )
+    match = " AND ".join(f"t.{preparer.quote(_KEY_COLUMNS[k])} = {value[k]}" for k in keys)
     if not single:
         # the planner guesses 100 rows for a set-returning function and may join them by
         # hashing a scan of the whole table; the ids as an array make it look them up
@@ -1802,13 +1794,15 @@ def _member(
     if where_sql.count(" AND ") != len(keys) - 1 or " OR " in where_sql or "RETURNING" in sql:
         return None
     if sql.startswith("UPDATE "):
-        sets = ", ".join(f"{preparer.quote(n)} = {value(n)}" for n in names if n not in keys)
+        sets = ", ".join(f"{preparer.quote(n)} = {value[n]}" for n in names if n not in keys)
+        using = "" if single else f" FROM {source}"
         return (  # identifiers from the schema, values as parameters
-            f"UPDATE {target} AS t SET {sets} FROM {source} WHERE {match}{gate}{returning}"  # noqa: S608
+            f"UPDATE {target} AS t SET {sets}{using} WHERE {match}{returning}"  # noqa: S608
         ), given
     if sql.startswith("DELETE FROM ") and len(names) == len(keys):
+        using = "" if single else f" USING {source}"
         return (
-            f"DELETE FROM {target} AS t USING {source} WHERE {match}{gate}{returning}"  # noqa: S608
+            f"DELETE FROM {target} AS t{using} WHERE {match}{returning}"  # noqa: S608
         ), given
     return None
 
