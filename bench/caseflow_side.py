@@ -123,7 +123,7 @@ class CaseflowBench:
         run Python at a time. ``concurrent_processes`` is the figure the target uses.
         """
         result = Result(f"{SEQUENTIAL} x{clients} threads", "caseflow", label)
-        counts = [(0, 0)] * clients
+        counts = [(0, 0, 0.0)] * clients  # instances, completions, seconds to the last
         errors: list[BaseException] = []
         barrier = threading.Barrier(clients + 1)
         stop = threading.Event()
@@ -133,10 +133,11 @@ class CaseflowBench:
             try:
                 self.run_sequential(-1)  # warm-up, not counted
                 barrier.wait()
+                start = time.perf_counter()
                 while not stop.is_set():
                     completions += self.run_sequential(instances)
                     instances += 1
-                    counts[index] = (instances, completions)
+                    counts[index] = (instances, completions, time.perf_counter() - start)
             except BaseException as error:  # noqa: BLE001 - reported below
                 errors.append(error)
                 stop.set()
@@ -150,7 +151,7 @@ class CaseflowBench:
             barrier.wait()
             start = time.perf_counter()
             time.sleep(seconds)
-            # what was finished by now counts; instances still in flight are not counted
+            # what was finished by now counts, each thread over the time it took
             snapshot = list(counts)
             elapsed = time.perf_counter() - start
         except threading.BrokenBarrierError:
@@ -163,7 +164,8 @@ class CaseflowBench:
             return result
         result.instances = sum(c[0] for c in snapshot)
         result.completions = sum(c[1] for c in snapshot)
-        result.seconds = elapsed
+        rate = sum(c[1] / c[2] for c in snapshot if c[2] > 0)  # see concurrent_processes
+        result.seconds = result.completions / rate if rate else elapsed
         return result
 
     # ------------------------------------------------------------------ state after a run
@@ -196,8 +198,9 @@ class CaseflowBench:
 
 # ---------------------------------------------------------------------- clients as processes
 
-# per client in the shared array: instances, completions, CPU seconds since the start
-_SLOTS = 3
+# per client in the shared array, as of its last finished instance: instances,
+# completions, CPU seconds and wall seconds since the start
+_SLOTS = 4
 _START_TIMEOUT_S = 300.0
 
 
@@ -219,13 +222,17 @@ def _process_client(
         bench.run_sequential(-1)  # warm-up, not counted
         ready.wait(_START_TIMEOUT_S)
         cpu = time.process_time()
+        start = time.perf_counter()
         instances = completions = 0
         while not stop.is_set():
             completions += bench.run_sequential(instances)
             instances += 1
             with counts.get_lock():
                 at = index * _SLOTS
-                counts[at : at + _SLOTS] = [instances, completions, time.process_time() - cpu]
+                counts[at : at + _SLOTS] = [
+                    instances, completions, time.process_time() - cpu,
+                    time.perf_counter() - start,
+                ]
     except BaseException as error:  # noqa: BLE001 - reported to the parent
         errors.put(f"client {index}: {type(error).__name__}: {error}")
         ready.abort()
@@ -276,7 +283,8 @@ def concurrent_processes(
         start = time.perf_counter()
         busy0, total0 = _machine_busy()
         time.sleep(seconds)
-        # what was finished by now counts; instances still in flight are not counted
+        # what was finished by now counts, each client over the time it took: an
+        # instance still in flight is neither counted nor timed
         with counts.get_lock():
             snapshot = list(counts)
         elapsed = time.perf_counter() - start
@@ -297,7 +305,11 @@ def concurrent_processes(
         return result
     result.instances = int(sum(snapshot[0::_SLOTS]))
     result.completions = int(sum(snapshot[1::_SLOTS]))
-    result.seconds = elapsed
+    # the clients' rates summed (each its completions over its own time to its last
+    # finished instance), given as the seconds that make completions / seconds that sum
+    done = zip(snapshot[1::_SLOTS], snapshot[3::_SLOTS], strict=True)
+    rate = sum(c / t for c, t in done if t > 0)
+    result.seconds = result.completions / rate if rate else elapsed
     if result.completions:
         cpu_ms = 1e3 * sum(snapshot[2::_SLOTS]) / result.completions
         cores = (busy1 - busy0) / elapsed if elapsed else 0.0

@@ -265,7 +265,7 @@ def durable_clients(run: Run, seconds: float, postgres_url: str) -> None:
     """Target (c)'s figure: CLIENTS processes, each with its own engine and pool, on an
     emptied PostgreSQL store (this process's engine deploys the processes first)."""
     from bench.caseflow_side import close_engine, concurrent_processes, open_engine
-    from bench.postgres import empty_caseflow_tables
+    from bench.postgres import checkpoint, empty_caseflow_tables
 
     try:
         empty_caseflow_tables(postgres_url)
@@ -273,6 +273,9 @@ def durable_clients(run: Run, seconds: float, postgres_url: str) -> None:
     except Exception as error:  # noqa: BLE001 - the row is skipped with the reason
         run.note(f"caseflow on postgres could not start: {type(error).__name__}: {error}")
         return
+    failed = checkpoint(postgres_url)  # as before pgbench's windows
+    if failed:
+        run.note(f"no CHECKPOINT before the durable window ({failed})")
     run.add(concurrent_processes(postgres_url, {"migrate": False}, CLIENTS, seconds, "postgres"))
 
 
