@@ -21,6 +21,7 @@ from caseflow.runtime.ports import (
     TaskQuery,
     TopicRequest,
 )
+from caseflow.store.sql import SqlStore
 
 from .records import (
     T0,
@@ -684,6 +685,21 @@ def test_a_losing_save_is_a_conflict_even_where_its_rows_would_clash(store: Stor
     with store.transaction() as tx:
         got = tx.instance_variables(state.instance.id)
     assert [(v.name, v.value) for v in got] == [("decision", "approve")]
+
+
+def test_a_naive_timestamp_is_refused_and_nothing_is_written(store: Store) -> None:
+    # a timestamp without a zone is ambiguous; the databases keep instants in UTC
+    if not isinstance(store, SqlStore):
+        pytest.skip("the memory store keeps the objects it is given")
+    d = deploy(store)
+    state, ex = started(store, d)
+    s = load(store, state.instance.id)
+    naive = datetime(2025, 3, 1, 8, 30)  # noqa: DTZ001 - the point of the test
+    s.tasks.add(task(s.instance, ex, created_at=naive))
+    # ValueError on PostgreSQL; on SQLite, SQLAlchemy's StatementError around it
+    with pytest.raises(Exception, match="naive datetime"), store.transaction() as tx:
+        tx.save(s)
+    assert [t.id for t in load(store, state.instance.id).tasks] == []
 
 
 def test_a_task_lookup_then_its_instance_in_one_transaction(store: Store) -> None:

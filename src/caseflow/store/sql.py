@@ -36,7 +36,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from datetime import datetime, timedelta
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import psycopg
@@ -533,14 +533,14 @@ class SqlStore(Store):
             return self._write_plans[key]
         plan: _WritePlan | None
         dialect = self.engine.dialect
-        parts: list[tuple[str, tuple[str, ...] | None] | None] = []
+        parts: list[tuple[str, _RowParams | None] | None] = []
         position = 1
         for i, (statement, single) in enumerate(((head, True), *batches)):
             part = _member(dialect, statement, head=i == 0, single=single, position=position)
             parts.append(part)
             if part is None:
                 break
-            position += 1 if part[1] is None else len(part[1])
+            position += 1 if part[1] is None else len(part[1].names)
         if any(p is None for p in parts):
             plan = None
         else:
@@ -549,7 +549,7 @@ class SqlStore(Store):
             ctes += [f"w{i} AS ({sql})" for i, (sql, _) in enumerate(members[1:])]
             # identifiers from the schema, values as parameters: nothing from a caller
             sql = "WITH " + ", ".join(ctes) + " SELECT 1 / count(*) FROM h"  # noqa: S608
-            plan = _WritePlan(sql.encode(), [names for _, names in members])
+            plan = _WritePlan(sql.encode(), [row for _, row in members])
         if len(self._write_plans) < _MAX_WRITE_PLANS:
             self._write_plans[key] = plan
         return plan
@@ -879,11 +879,11 @@ class SqlTransaction(Transaction):
                 args = []
                 sources: list[Sequence[dict[str, Any]]] = [(head[1],)]
                 sources += [batch for _, batch in together]
-                for names, given in zip(plan.members, sources, strict=True):
-                    if names is None:
+                for row, given in zip(plan.members, sources, strict=True):
+                    if row is None:
                         args.append(_json_rows(given))
                     else:
-                        _typed_args(given[0], names, args)
+                        row.add(given[0], args)
             except (TypeError, ValueError) as problem:
                 if "naive datetime" in str(problem):
                     raise
@@ -1735,7 +1735,7 @@ _SHORT_TYPES = {
 
 def _member(
     dialect: Any, statement: Any, *, head: bool, single: bool, position: int
-) -> tuple[str, tuple[str, ...] | None] | None:
+) -> tuple[str, _RowParams | None] | None:
     """``statement`` (one of the module's INSERTs, or UPDATE/DELETE by id and tenant) as
     a member of the combined write, its parameters from ``$position`` on; None if it is
     not of that form. One row comes as typed parameters in place (the names given, in
@@ -1769,7 +1769,7 @@ def _member(
         record = ", ".join(f"{preparer.quote(n)} {typed(n, c)}" for n, c in columns.items())
         source = f"json_to_recordset(${position}::json) AS r({record})"
         value = {n: f"r.{preparer.quote(n)}" for n in names}
-    given = names if single else None
+    given = _RowParams(names, [typed(n, columns[n]) for n in names]) if single else None
     returning = " RETURNING 1" if head else ""
     if isinstance(statement, Insert):
         if not sql.startswith("INSERT INTO ") or " ON CONFLICT" in sql or "RETURNING" in sql:
@@ -1807,22 +1807,37 @@ def _member(
     return None
 
 
-def _typed_args(params: dict[str, Any], names: tuple[str, ...], out: list[Any]) -> None:
-    """One row's parameters for a member of the combined write, in ``names`` order (every
-    parameter of the row is one of them: the statement was built from its columns)."""
-    append = out.append
-    for name in names:
-        value = params[name]
-        if value is not None:
-            kind = type(value)
-            if kind is datetime:
-                if value.tzinfo is None:
-                    raise ValueError(
-                        f"naive datetime {value!r}: caseflow stores aware timestamps only"
-                    )
-            elif name in _JSON_PARAMS:
-                value = Jsonb(value)
-        append(value)
+class _RowParams:
+    """A member of the combined write that takes one row as typed parameters: their
+    names in ``$n`` order, and which of them are instants (which must be aware) and
+    JSON (which psycopg must send as jsonb)."""
+
+    __slots__ = ("get", "instants", "jsons", "names")
+
+    def __init__(self, names: tuple[str, ...], types: Sequence[str]) -> None:
+        self.names = names
+        # every parameter of the row is one of the names: the statement was built from them
+        self.get = itemgetter(*names) if len(names) > 1 else lambda p: (p[names[0]],)
+        self.instants = tuple(i for i, t in enumerate(types) if t == "timestamptz")
+        self.jsons = tuple(i for i, t in enumerate(types) if t == "jsonb")
+
+    def add(self, params: dict[str, Any], out: list[Any]) -> None:
+        """The row's parameters, in order, onto ``out``."""
+        values = self.get(params)
+        for i in self.instants:
+            value = values[i]
+            if value is not None and getattr(value, "tzinfo", False) is None:
+                raise ValueError(
+                    f"naive datetime {value!r}: caseflow stores aware timestamps only"
+                )
+        if self.jsons:
+            at = len(out)
+            out.extend(values)
+            for i in self.jsons:
+                if values[i] is not None:
+                    out[at + i] = Jsonb(values[i])
+        else:
+            out.extend(values)
 
 
 def _json_row(params: dict[str, Any]) -> dict[str, Any]:
@@ -2038,11 +2053,11 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 
 class _WritePlan:
     """One combined write statement (see SqlStore.write_plan), and for each member (the
-    head first) the names of its row's typed parameters, or None: one JSON parameter."""
+    head first) its row's typed parameters, or None: one JSON parameter."""
 
     __slots__ = ("members", "sql")
 
-    def __init__(self, sql: bytes, members: list[tuple[str, ...] | None]) -> None:
+    def __init__(self, sql: bytes, members: list[_RowParams | None]) -> None:
         self.sql = sql
         self.members = members
 
