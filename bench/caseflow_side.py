@@ -60,8 +60,11 @@ class CaseflowBench:
     def __init__(self, engine: ProcessEngine) -> None:
         self.engine = engine
 
-    def _drive(self, key: str, variables: dict[str, Any]) -> tuple[str, list[str]]:
-        """Start ``key`` and complete its open user tasks until there are none.
+    def _drive(
+        self, key: str, variables: dict[str, Any], *, verify: bool = True
+    ) -> tuple[str, list[str]]:
+        """Start ``key`` and complete its open user tasks until there are none; with
+        ``verify``, then check that the instance is COMPLETED (see verify_completed).
 
         As a client of the API works: one task query after the start finds the first
         tasks; from then on each ``complete_task`` returns the tasks it opened.
@@ -77,17 +80,28 @@ class CaseflowBench:
             task = pending.popleft()
             pending.extend(engine.complete_task(task.id, COMPLETION_VARIABLES))
             done.append(task.element_id)
-        status = engine.instance_record(instance.id).status
-        if status != "COMPLETED":
-            raise BenchFailure(f"caseflow {key}: instance {instance.id} is {status} after {done}")
+        if verify:
+            self.verify_completed([instance.id])
         return instance.id, done
 
+    def verify_completed(self, instance_ids: list[str]) -> None:
+        """Each instance has really ended (a task list that ran dry is not proof)."""
+        for instance_id in instance_ids:
+            record = self.engine.instance_record(instance_id)
+            if record.status != "COMPLETED":
+                raise BenchFailure(f"caseflow {record.process_key}: instance {instance_id}"
+                                   f" is {record.status} after its last task")
+
     def run_sequential(self, _n: int) -> int:
-        _, done = self._drive(SEQUENTIAL, {})
+        return self.drive_sequential(verify=True)[1]
+
+    def drive_sequential(self, *, verify: bool) -> tuple[str, int]:
+        """One sequential_10 instance: its id and its completions (see _drive)."""
+        instance_id, done = self._drive(SEQUENTIAL, {}, verify=verify)
         expected = [f"task_{i:02d}" for i in range(1, SEQUENTIAL_TASKS + 1)]
         if done != expected:
             raise BenchFailure(f"caseflow {SEQUENTIAL}: completed {done}")
-        return len(done)
+        return instance_id, len(done)
 
     def run_split(self, n: int) -> int:
         amount = split_amount(n)
@@ -214,7 +228,12 @@ def _process_client(
     errors: Any,
 ) -> None:
     """One client process: its own ProcessEngine and connection pool, like one of
-    pgbench's connections. The parent deployed the processes."""
+    pgbench's connections. The parent deployed the processes.
+
+    Each counted instance is checked to have COMPLETED, after the window: the check is
+    the benchmark's, not work a client of the engine does, so it is not timed (Spiff's
+    is an attribute read).
+    """
     engine: ProcessEngine | None = None
     try:
         engine = ProcessEngine(open_store(url, **options))
@@ -224,8 +243,11 @@ def _process_client(
         cpu = time.process_time()
         start = time.perf_counter()
         instances = completions = 0
+        finished: list[str] = []
         while not stop.is_set():
-            completions += bench.run_sequential(instances)
+            instance_id, made = bench.drive_sequential(verify=False)
+            finished.append(instance_id)
+            completions += made
             instances += 1
             with counts.get_lock():
                 at = index * _SLOTS
@@ -233,6 +255,7 @@ def _process_client(
                     instances, completions, time.process_time() - cpu,
                     time.perf_counter() - start,
                 ]
+        bench.verify_completed(finished)
     except BaseException as error:  # noqa: BLE001 - reported to the parent
         errors.put(f"client {index}: {type(error).__name__}: {error}")
         ready.abort()
