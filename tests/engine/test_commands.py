@@ -209,6 +209,19 @@ def test_typed_variables_round_trip(engine: ProcessEngine) -> None:
     )
 
 
+def test_start_answers_the_instance_as_stored(engine: ProcessEngine) -> None:
+    # start answers from the command's own state, not a second read: it must be the row
+    engine.deploy(SIMPLE)
+    waiting = engine.start("p", business_key="B-1", started_by="an")
+    assert waiting == engine.instance_record(waiting.id)
+    assert waiting.status == "ACTIVE"
+    engine.deploy(process('<startEvent id="s"/><endEvent id="e"/>' + flow("s", "e"), id="q"))
+    done = engine.start("q")
+    assert done == engine.instance_record(done.id)
+    assert done.status == "COMPLETED"
+    assert done.ended_at is not None
+
+
 def test_idempotency_key_makes_a_retried_start_act_once(engine: ProcessEngine) -> None:
     engine.deploy(SIMPLE)
     first = engine.start("p", idempotency_key="req-1")

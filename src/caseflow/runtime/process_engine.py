@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -548,6 +548,7 @@ class ProcessEngine:
         idempotency_key: str | None = None,
     ) -> InstanceRecord:
         """Start the latest Deployed version of ``key`` (or ``version``)."""
+        started: list[InstanceRecord] = []
 
         def body(unit: _Unit) -> dict[str, Any]:
             if version is not None:
@@ -572,9 +573,13 @@ class ProcessEngine:
             )
             unit.register(state)
             self._run(unit, executor)
+            started[:] = [state.instance]  # as written when the command commits
             return {"instance_id": state.instance.id}
 
         result = self._command("start", body, idempotency_key=idempotency_key, tenant_id=tenant_id)
+        if started and started[0].id == result["instance_id"]:
+            return replace(started[0])
+        # an answer to a retried call: the instance as it stands now
         return self.instance_record(result["instance_id"])
 
     def instance_record(self, instance_id: str) -> InstanceRecord:
