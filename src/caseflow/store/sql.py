@@ -15,8 +15,10 @@ trip however many tables it touches (the server still runs the revision check fi
 takes the instance's row lock there; if it matched no row the statement fails before
 anything else is written and the transaction is rolled back), and ``get_task`` /
 ``get_external_task`` lock and read the owning instance, its variables and its tasks in
-the same round trip, which the following ``load_instance`` takes. A task completion is
-then two round trips: BEGIN with the lookup, then the save with the COMMIT. External
+the same round trip, which the following ``load_instance`` takes. A save of a state read
+that way, or of a new instance, waits for the next round trip, the COMMIT's usually: a
+task completion is two round trips (BEGIN with the lookup, then the save with the
+COMMIT), and so is a start (the definition, then the save with the COMMIT). External
 tasks are claimed with one
 ``UPDATE ... WHERE (id, tenant_id) IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``.
 
@@ -450,7 +452,7 @@ def _is_unique_violation(error: IntegrityError | psycopg.Error) -> bool:
     orig = error.orig if isinstance(error, IntegrityError) else error
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate is not None:
-        return bool(sqlstate == "23505")
+        return bool(sqlstate == _UNIQUE_VIOLATION)
     return "UNIQUE constraint failed" in str(orig)
 
 
@@ -689,9 +691,11 @@ class SqlTransaction(Transaction):
         self._began = False  # PostgreSQL: BEGIN sent (see SqlStore._pg_transaction)
         self.read_only = False
         # PostgreSQL: instance id -> revision, for the instance rows this transaction
-        # holds locked, and the writes of saves that wait for the next round trip
+        # holds locked (or writes new), and the writes of saves that wait for the next
+        # round trip, with the instance each is for, and which of those are new
         self._locked: dict[str, int] = {}
         self._pending: list[tuple[bytes, Sequence[Any], str]] = []
+        self._created: set[str] = set()
         # PostgreSQL: outbox rows not yet sent; the next instance save writes them with its
         # own statement, or they go with the next round trip (see add_events)
         self._events: list[dict[str, Any]] = []
@@ -765,13 +769,19 @@ class SqlTransaction(Transaction):
         self._began = self._began or begin or bool(pending)
         results, error = self._wire().run(statements, begin=begin, retry=fresh)
         if pending:
-            if error is not None and error.sqlstate == _DIVISION_BY_ZERO:
-                # a combined write divides by its count of instance rows written; the
-                # first statement without a result is the one that failed
+            if error is not None and error.sqlstate in (_DIVISION_BY_ZERO, _UNIQUE_VIOLATION):
+                # a combined write divides by its count of instance rows written; a new
+                # instance's may find its row taken. The first statement without a
+                # result is the one that failed
                 failed = next(i for i, r in enumerate(results) if r is None)
-                if failed < len(pending):
+                instance_id = pending[failed][2] if failed < len(pending) else None
+                if error.sqlstate == _DIVISION_BY_ZERO and instance_id is not None:
                     raise self._conflict(
-                        f"process instance {pending[failed][2]!r} changed under its lock"
+                        f"process instance {instance_id!r} changed under its lock"
+                    ) from error
+                if instance_id in self._created:
+                    raise self._conflict(
+                        f"process instance {instance_id!r} was created twice"
                     ) from error
             results = results[len(pending) :]
         return results, error
@@ -1176,15 +1186,17 @@ class SqlTransaction(Transaction):
                 ],
             ))
 
-        # PostgreSQL: a state read under this transaction's lock on its row is written
-        # with the next round trip (see _read_ahead and _write)
+        # PostgreSQL: a state read under this transaction's lock on its row, or a new
+        # one (no one else can have its row), is written with the next round trip (see
+        # _read_ahead and _write)
         defer = (
             instance.id
             if self._pg is not None
-            and not state.is_new
-            and self._locked.get(instance.id) == instance.revision
+            and (state.is_new or self._locked.get(instance.id) == instance.revision)
             else None
         )
+        if defer is not None and state.is_new:
+            self._created.add(instance.id)
         try:
             count = self._write(head, batches, defer=defer)
         except (IntegrityError, psycopg.errors.UniqueViolation) as error:
@@ -2009,6 +2021,7 @@ _COMMAND_OK = pq.ExecStatus.COMMAND_OK
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 _UNKNOWN_STATEMENT = "26000"  # invalid_sql_statement_name: a prepared statement is gone
 _DIVISION_BY_ZERO = "22012"
+_UNIQUE_VIOLATION = "23505"
 _MAX_PREPARED = 400  # statements prepared per connection; beyond, sent unprepared
 
 
