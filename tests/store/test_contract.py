@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from caseflow.engine.state import InstanceState
 from caseflow.errors import ConcurrencyConflict, NotFound
@@ -21,6 +22,7 @@ from caseflow.runtime.ports import (
     TaskQuery,
     TopicRequest,
 )
+from caseflow.store import schema
 from caseflow.store.sql import SqlStore
 
 from .records import (
@@ -685,6 +687,42 @@ def test_a_losing_save_is_a_conflict_even_where_its_rows_would_clash(store: Stor
     with store.transaction() as tx:
         got = tx.instance_variables(state.instance.id)
     assert [(v.name, v.value) for v in got] == [("decision", "approve")]
+
+
+def test_a_saved_task_keeps_what_another_transaction_changed_in_other_columns(
+    store: Store,
+) -> None:
+    # the work layer claims and reprioritises tasks in transactions of its own; a command
+    # that read the task before must write what it changed (the status), not undo those
+    if not isinstance(store, SqlStore) or not store.is_postgres:
+        pytest.skip("one writer at a time: no other transaction can write in between")
+    d = deploy(store)
+    state, ex = started(store, d)
+    s = load(store, state.instance.id)
+    t = s.tasks.add(task(s.instance, ex))
+    with store.transaction() as tx:
+        tx.save(s)
+    with store.transaction() as tx:
+        s = tx.load_instance(state.instance.id)
+        assert s is not None
+        mine = s.tasks.get(t.id)
+        assert mine is not None
+        with store.transaction() as other:  # commits while this one still runs
+            other.conn.execute(
+                sa.update(schema.user_task)
+                .where(schema.user_task.c.id == t.id)
+                .values(assignee="lan", status="CLAIMED", priority=80)
+            )
+        mine.status = "COMPLETED"
+        mine.completed_at = at(5)
+        s.tasks.touch(mine)
+        tx.save(s)
+    with store.transaction() as tx:
+        got = tx.get_task(t.id)
+    assert got is not None
+    assert (got.status, got.completed_at, got.assignee, got.priority) == (
+        "COMPLETED", at(5), "lan", 80,
+    )
 
 
 def test_a_naive_timestamp_is_refused_and_nothing_is_written(store: Store) -> None:

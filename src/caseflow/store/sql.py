@@ -254,6 +254,11 @@ class _Map(Generic[R]):
     def params(self, record: R) -> dict[str, Any]:
         return dict(zip(self.names, self._get(record), strict=True))
 
+    def values(self, record: R) -> tuple[Any, ...]:
+        """The record's fields, in ``names`` order."""
+        found: tuple[Any, ...] = self._get(record)
+        return found
+
     def update_params(self, record: R) -> dict[str, Any]:
         p = self.params(record)
         p["k_id"] = p.pop("id")
@@ -283,6 +288,28 @@ M_TASK = _Map(UserTaskRecord, s.user_task, skip=("candidate_users", "candidate_g
 # user_task also has the columns caseflow.work keeps (schema.WORK_TASK_COLUMNS): the
 # compiled INSERT must name only the record's, the rest take their defaults
 M_TASK.insert = s.user_task.insert().values({n: bindparam(n) for n in M_TASK.names})
+_TASK_FIELDS = tuple(n for n in M_TASK.names if n not in ("id", "tenant_id"))
+_TASK_UPDATES: dict[tuple[str, ...], Any] = {_TASK_FIELDS: M_TASK.update}
+
+
+def _task_update(names: tuple[str, ...]) -> Any | None:
+    """The UPDATE of a task's ``names`` columns by its key, one statement object per set
+    of columns (the combined write is planned per statement); None past a few dozen
+    sets: a rarer one writes every column."""
+    found = _TASK_UPDATES.get(names)
+    if found is None:
+        if len(_TASK_UPDATES) >= _MAX_TASK_UPDATES:
+            return None
+        u = s.user_task
+        found = _TASK_UPDATES[names] = (
+            u.update()
+            .where(u.c.id == bindparam("k_id"), u.c.tenant_id == bindparam("k_tenant"))
+            .values({n: bindparam(n) for n in names})
+        )
+    return found
+
+
+_MAX_TASK_UPDATES = 64
 M_EXTERNAL = _Map(ExternalTaskRecord, s.external_task)
 M_SUBSCRIPTION = _Map(EventSubscription, s.event_subscription)
 M_JOB = _Map(Job, s.job)
@@ -705,6 +732,9 @@ class SqlTransaction(Transaction):
         self._prefetched: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
         # candidates of the tasks read in this transaction, to write only what changed
         self._candidates: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        # the tasks read (or last written) in this transaction, field by field (M_TASK's
+        # names): an update writes the columns the command changed, no others
+        self._task_values: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     def _conflict(self, message: str) -> ConcurrencyConflict:
         self.doomed = True  # see SqlStore.transaction
@@ -1106,10 +1136,11 @@ class SqlTransaction(Transaction):
 
     def _remember(self, rows: Sequence[Sequence[Any]]) -> list[UserTaskRecord]:
         tasks = []
+        values = M_TASK.values
         for task, _users, _groups in _fold_tasks(rows):
-            self._candidates[(task.id, task.tenant_id)] = (
-                task.candidate_users, task.candidate_groups,
-            )
+            key = (task.id, task.tenant_id)
+            self._candidates[key] = (task.candidate_users, task.candidate_groups)
+            self._task_values[key] = values(task)
             tasks.append(task)
         return tasks
 
@@ -1210,7 +1241,8 @@ class SqlTransaction(Transaction):
                 f"process instance {instance.id!r} changed after revision "
                 f"{instance.revision} was read"
             )
-        self._candidates.update(remembered)
+        self._candidates.update(remembered[0])
+        self._task_values.update(remembered[1])
         instance.revision = revision
         if defer is not None:
             self._locked[instance.id] = revision
@@ -1222,14 +1254,45 @@ class SqlTransaction(Transaction):
         inserted: list[UserTaskRecord],
         updated: list[UserTaskRecord],
         deleted: list[UserTaskRecord],
-    ) -> dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]]:
-        """Write tasks, and their candidates where they changed; what to remember after."""
+    ) -> tuple[
+        dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]],
+        dict[tuple[str, str], tuple[Any, ...]],
+    ]:
+        """Write tasks, and their candidates where they changed; what to remember after
+        (candidates, field values).
+
+        An updated task read in this transaction is written column by column where the
+        command changed it: the work layer changes a task's other columns (a claim, a
+        new priority) in transactions of its own, and writing back what this command
+        read would undo one that committed in between."""
         remembered = self._candidates
         batches.append((M_TASK.delete, [_key(t) for t in deleted]))  # candidates cascade
         for t in deleted:
             remembered.pop((t.id, t.tenant_id), None)
-        batches.append((M_TASK.update, [M_TASK.update_params(t) for t in updated]))
+            self._task_values.pop((t.id, t.tenant_id), None)
+        written: dict[tuple[str, str], tuple[Any, ...]] = {}
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for t in updated:
+            key = (t.id, t.tenant_id)
+            values = written[key] = M_TASK.values(t)
+            before = self._task_values.get(key)
+            names = (
+                _TASK_FIELDS if before is None
+                else tuple(
+                    n for n, now, was in zip(M_TASK.names, values, before, strict=True)
+                    if now != was
+                )
+            )
+            if names:
+                if _task_update(names) is None:
+                    names = _TASK_FIELDS
+                row = {n: v for n, v in zip(M_TASK.names, values, strict=True) if n in names}
+                row["k_id"], row["k_tenant"] = key
+                by_columns.setdefault(names, []).append(row)
+        for names, rows in by_columns.items():
+            batches.append((_task_update(names), rows))
         batches.append((M_TASK.insert, [M_TASK.params(t) for t in inserted]))
+        written.update(((t.id, t.tenant_id), M_TASK.values(t)) for t in inserted)
         changed = [
             t for t in updated
             if remembered.get((t.id, t.tenant_id)) != (t.candidate_users, t.candidate_groups)
@@ -1241,7 +1304,7 @@ class SqlTransaction(Transaction):
         return {
             (t.id, t.tenant_id): (t.candidate_users, t.candidate_groups)
             for t in (*changed, *inserted)
-        }
+        }, written
 
     def query_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
         i = _I
