@@ -1271,7 +1271,7 @@ class SqlTransaction(Transaction):
             remembered.pop((t.id, t.tenant_id), None)
             self._task_values.pop((t.id, t.tenant_id), None)
         written: dict[tuple[str, str], tuple[Any, ...]] = {}
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        by_statement: dict[Any, list[dict[str, Any]]] = {}
         for t in updated:
             key = (t.id, t.tenant_id)
             values = written[key] = M_TASK.values(t)
@@ -1284,13 +1284,13 @@ class SqlTransaction(Transaction):
                 )
             )
             if names:
-                if _task_update(names) is None:
-                    names = _TASK_FIELDS
+                statement = _task_update(names)
+                if statement is None:
+                    names, statement = _TASK_FIELDS, M_TASK.update
                 row = {n: v for n, v in zip(M_TASK.names, values, strict=True) if n in names}
                 row["k_id"], row["k_tenant"] = key
-                by_columns.setdefault(names, []).append(row)
-        for names, rows in by_columns.items():
-            batches.append((_task_update(names), rows))
+                by_statement.setdefault(statement, []).append(row)
+        batches.extend(by_statement.items())
         batches.append((M_TASK.insert, [M_TASK.params(t) for t in inserted]))
         written.update(((t.id, t.tenant_id), M_TASK.values(t)) for t in inserted)
         changed = [
